@@ -1,0 +1,57 @@
+# The study's commands. Each target bootstraps .venv from the lock file first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+DEMO_DIR  ?= demo
+DEMO_PORT ?= 8765
+
+.PHONY: help setup reproduce test demo lint format lock bench clean-demo
+
+help:
+	@echo "make reproduce   the full study from the real archives (needs internet)"
+	@echo "make test        the whole test suite, offline"
+	@echo "make demo        the whole workflow offline against a generated, SYNTHETIC archive mirror"
+	@echo "make lint        ruff, snakemake --lint and formatting checks"
+	@echo "make bench       the ratio benchmarks in benchmarks/"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+demo: $(STAMP)
+	$(BIN)/python -m takedowns.demo --directory $(DEMO_DIR) --port $(DEMO_PORT) --cores 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
