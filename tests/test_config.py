@@ -1,0 +1,104 @@
+"""The config: the committed files validate; bad values stop the run with one clear line."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from takedowns.config import REPO_ROOT as REPO
+from takedowns.config import ConfigError, load_config, validate_config
+from takedowns.study import events, selected_days, selected_months
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return load_config()
+
+
+def test_committed_configs_validate(config: dict) -> None:
+    demo = load_config(REPO / "config" / "demo.yaml")
+    assert demo["synthetic"] is True and config["synthetic"] is False
+    assert [e.event_id for e in events(config)] == ["rbn", "intercage", "mccolo"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (("profile",), "fast", r"config key 'profile': 'fast' is not one of 'core', 'full'"),
+        (("windows", "pre_days"), 0, r"config key 'windows.pre_days': 0 is less than the minimum"),
+        (("windows", "post_days"), [7, "x"], r"config key 'windows.post_days\[1\]': 'x' is not"),
+        (("mirror",), "ftp://h", r"config key 'mirror': 'ftp://h' must be null or an http"),
+        (("events", "mccolo", "asns"), [], r"config key 'events.mccolo.asns': \[\] should be non"),
+        (("events", "mccolo", "nominal_cutoff"), "2008-11-11", r"'events.mccolo.nominal_cutoff'"),
+        (("events", "mccolo", "nominal_cutoff"), "2012-01-01T00:00Z", r"outside the study"),
+        (("period", "end"), "2006-12-31", r"config key 'period.end': 2006-12-31 is before"),
+        (("period", "start"), "2008-02-30", r"'period.start': '2008-02-30' is not a valid date"),
+        (("download", "retries"), 1.5, r"config key 'download.retries': 1.5 is not of type"),
+        (("sources", "ripe_ris", "collectors"), ["rrc0"], r"'sources.ripe_ris.collectors\[0\]'"),
+        (("qc", "surprise"), True, r"config key 'qc': Additional properties are not allowed"),
+    ],
+)
+def test_bad_value_names_the_key(config: dict, key: tuple, value: object, message: str) -> None:
+    bad = copy.deepcopy(config)
+    node = bad
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_config(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_workflow_refuses_bad_config_before_any_job(tmp_path: Path) -> None:
+    """The Snakefile validates first: one line naming the key, exit non-zero, nothing run."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+            "--config",
+            "profile=fast",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.splitlines() if "config key" in ln]
+    assert lines == ["takedowns: config key 'profile': 'fast' is not one of 'core', 'full'"]
+    assert not (tmp_path / "data").exists()
+
+
+def test_profiles_select_days(config: dict) -> None:
+    core = selected_days(config)
+    # three events, each [t0 - 90, t0 + 90] days; Intercage and McColo overlap
+    assert core[0].isoformat() == "2007-08-09" and core[-1].isoformat() == "2009-02-09"
+    assert len(core) == len(set(core)) and len(core) < 700
+    full = selected_days({**config, "profile": "full"})
+    assert len(full) == 1096 and full[0].isoformat() == "2007-01-01"
+    sparse = copy.deepcopy(config)
+    sparse["profiles"]["full"]["prefix2as_every_days"] = 7
+    assert len(selected_days({**sparse, "profile": "full"})) == 157
+    assert selected_months(config)[0].isoformat() == "2007-08-01"
+
+
+def test_config_events_agree_with_the_cited_reference(config: dict) -> None:
+    """The configured cut-offs and watched ASNs are the cited ones in events.csv."""
+    from takedowns.reference import event_asns, nominal_cutoffs
+
+    cited = nominal_cutoffs()
+    targets = event_asns("target")
+    for ev in events(config):
+        assert ev.nominal_cutoff == cited[ev.event_id], ev.event_id
+        assert sorted(ev.asns) == sorted(targets[ev.event_id]), ev.event_id
