@@ -1,0 +1,36 @@
+-- Named views over the processed tables, for the workflow's queries and for ad-hoc SQL:
+--   duckdb -init analysis/views.sql        (from the project root, or from demo/ for the demo)
+-- Paths are relative to the directory the workflow ran in.
+
+-- The configured events and the ASNs watched for each (one row per event and ASN).
+CREATE OR REPLACE VIEW watched_asns AS
+SELECT * FROM read_parquet('data/processed/watched_asns.parquet');
+
+-- CAIDA prefix-to-AS: which daily snapshots the study used (day, time, collector, URL).
+CREATE OR REPLACE VIEW prefix2as_snapshots AS
+SELECT * FROM read_parquet('data/processed/prefix2as_snapshots.parquet');
+
+-- Origin episodes: prefix (text, start_ip/end_ip uint32, length), origins (list of uint32;
+-- MOAS and AS-set members flattened; origin_text keeps CAIDA's notation), first_day..last_day.
+CREATE OR REPLACE VIEW prefix_origin AS
+SELECT * FROM read_parquet('data/processed/prefix_origin.parquet');
+
+-- The same, one row per (episode, origin ASN): the convenient form for joins on ASN.
+CREATE OR REPLACE VIEW prefix_origin_asn AS
+SELECT * EXCLUDE (origins), unnest(origins) AS origin_asn FROM prefix_origin;
+
+-- CAIDA AS relationships, monthly: as1 is the provider of as2 for kind 'p2c'; peers for 'p2p'.
+CREATE OR REPLACE VIEW as_relationships AS
+SELECT * FROM read_parquet('data/processed/as_relationships/*.parquet');
+
+-- What every normalize job read, kept and skipped (by reason), per raw file.
+CREATE OR REPLACE VIEW qc_files AS
+SELECT * FROM read_parquet('data/processed/qc_files.parquet');
+
+-- Which origin AS(es) held address x (uint32) on day d: a table macro for ad-hoc use,
+-- e.g. SELECT * FROM origin_of(3494422785, DATE '2008-11-01');
+CREATE OR REPLACE MACRO origin_of(ip, d) AS TABLE
+SELECT prefix, origins, first_day, last_day, collector
+FROM prefix_origin
+WHERE start_ip <= ip AND end_ip >= ip AND d BETWEEN first_day AND last_day
+ORDER BY length DESC;

@@ -1,0 +1,39 @@
+"""Run the study's DuckDB SQL files over the processed Parquet tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from takedowns.provenance import mark_result
+
+
+def connect(views_sql: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every view of ``analysis/views.sql`` defined.
+
+    Paths inside the views are relative to the current directory (the workflow's).
+    """
+    con = duckdb.connect(":memory:")
+    con.execute(Path(views_sql).read_text(encoding="utf-8"))
+    return con
+
+
+def query_file(views_sql: Path, query_sql: Path) -> pl.DataFrame:
+    """Run one SQL file (a single SELECT) after the views, returning a polars frame."""
+    con = connect(views_sql)
+    try:
+        return con.sql(Path(query_sql).read_text(encoding="utf-8")).pl()
+    finally:
+        con.close()
+
+
+def write_result(frame: pl.DataFrame, out: Path, config: Mapping[str, Any]) -> None:
+    """Write a results table as CSV (marked when the run is synthetic), atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    mark_result(frame, config).write_csv(tmp)
+    tmp.replace(out)

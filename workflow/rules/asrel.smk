@@ -1,0 +1,15 @@
+# CAIDA AS relationships (serial-1): one job per monthly file.
+
+
+rule as_relationships:
+    input:
+        as_relationships_raw,
+    output:
+        table="data/processed/as_relationships/{month}.parquet",
+        qc="data/processed/qc/as_relationships/{month}.json",
+    log:
+        "logs/as_relationships/{month}.log",
+    run:
+        jobs.normalize_as_relationships(
+            input[0], output.table, output.qc, config, log[0]
+        )
