@@ -14,9 +14,9 @@ from takedowns.prefix2as import (
     parse_creation_log,
     read_daily_table,
     select_snapshots,
-    write_parquet,
 )
 from takedowns.qc import MalformedInput
+from takedowns.tables import write_parquet
 
 BASE = "https://publicdata.caida.org/datasets/routing/routeviews-prefix2as"
 

@@ -31,7 +31,7 @@ def _save(fig: plt.Figure, png: Path, config: Mapping[str, Any]) -> None:
             rotation=25,
             transform=fig.transFigure,
         )
-        fig.suptitle(SYNTHETIC_LABEL, color="red", fontsize=10, y=0.995)
+        fig.suptitle(SYNTHETIC_LABEL, color="red", fontsize=10, y=1.04)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=150, bbox_inches="tight")
     fig.savefig(png.with_suffix(".svg"), bbox_inches="tight")
@@ -76,7 +76,7 @@ def address_space_figure(table: pl.DataFrame, png: Path, config: Mapping[str, An
         )
         ax.set_title(ev.name)
         ax.set_xlabel("day (UTC)")
-        ax.set_ylabel("address space originated (/24 equivalents)")
+        ax.set_ylabel("originated address space (/24s)" if ax is axes[0][0] else "")
         ax.tick_params(axis="x", rotation=30)
         ax.legend(fontsize=7, title_fontsize=7)
     fig.tight_layout()

@@ -20,6 +20,7 @@ from takedowns.joblog import job_log
 from takedowns.provenance import parquet_metadata
 from takedowns.qc import MalformedInput, qc_table, read_qc
 from takedowns.study import selected_days, watched_asns_frame
+from takedowns.tables import write_parquet
 
 RAW_ROOT = Path("data/raw")
 CHECKSUMS = RAW_ROOT / "SHA256SUMS"
@@ -86,9 +87,7 @@ def normalize_prefix2as_day(
             Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
         )
         qc.sha256 = sha
-        prefix2as.write_parquet(
-            frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file)
-        )
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
         qc.write(Path(qc_out))
         logger.info(
             "%s: read %d, kept %d, skipped %s",
@@ -133,7 +132,7 @@ def prefix_origin_episodes(
             .select("day", "snapshot_time", "collector", "url", "raw_path", "seq", "created")
             .with_columns(pl.col("created").str.to_datetime(time_zone="UTC"))
         )
-        prefix2as.write_parquet(snaps, Path(snapshots_out), metadata=meta)
+        write_parquet(snaps, Path(snapshots_out), metadata=meta)
         logger.info("%d daily tables -> %d episodes", len(daily), rows)
 
 
@@ -147,23 +146,19 @@ def normalize_as_relationships(
             Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
         )
         qc.sha256 = sha
-        prefix2as.write_parquet(
-            frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file)
-        )
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
         qc.write(Path(qc_out))
         logger.info("%s: %d links", raw, frame.height)
 
 
 def watched_asns(out: Path, config: Mapping[str, Any]) -> None:
     """Write the configured events and watched ASNs as a table."""
-    prefix2as.write_parquet(
-        watched_asns_frame(config), Path(out), metadata=parquet_metadata(config)
-    )
+    write_parquet(watched_asns_frame(config), Path(out), metadata=parquet_metadata(config))
 
 
 def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
     """Gather every QC record into ``qc_files.parquet``."""
-    prefix2as.write_parquet(
+    write_parquet(
         qc_table([Path(p) for p in qc_paths]), Path(out), metadata=parquet_metadata(config)
     )
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from takedowns.ipv4 import address_to_int, host_bits_set, prefix_end
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
+from takedowns.tables import write_parquet
 
 #: ``routeviews-rv2-20080501-1200.pfx2as.gz`` -> collector, date, time.
 FILE_NAME_RE = r"routeviews-(?P<collector>[a-z0-9]+)-(?P<date>\d{8})-(?P<hhmm>\d{4})\.pfx2as\.gz$"
@@ -193,17 +194,6 @@ def read_daily_table(
     out = out.cast(DAILY_SCHEMA).sort("start_ip", "length")
     qc.records_kept = out.height
     return out, qc
-
-
-def write_parquet(frame: pl.DataFrame, path: Path, *, metadata: dict[str, str] | None = None):
-    """Write a zstd Parquet file atomically, with optional key-value metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = frame.to_arrow()
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(path)
 
 
 def _close(open_eps: pl.DataFrame) -> pl.DataFrame:

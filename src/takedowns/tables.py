@@ -1,0 +1,25 @@
+"""Writing the workflow's tables: typed, zstd-compressed Parquet, written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+
+def write_parquet(
+    frame: pl.DataFrame, path: Path, *, metadata: dict[str, str] | None = None
+) -> None:
+    """Write ``frame`` to ``path`` (zstd) via a temporary file, with key-value metadata.
+
+    A reader never sees half a file: the table appears under its name only when complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = frame.to_arrow()
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
