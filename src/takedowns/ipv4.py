@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import polars as pl
 
-_OCTETS = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
+_OCTETS = r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$"
 
 
 def address_to_int(text: pl.Expr) -> pl.Expr:
     """Dotted-quad text to ``UInt32``; null where the text is not a valid IPv4 address."""
-    parts = [text.str.extract(_OCTETS, i).cast(pl.UInt32, strict=False) for i in range(1, 5)]
-    valid = pl.all_horizontal([p.is_not_null() & (p <= 255) for p in parts])
+    octets = text.str.split_exact(".", 3)
+    parts = [octets.struct.field(f"field_{i}").cast(pl.UInt32, strict=False) for i in range(4)]
+    valid = text.str.contains(_OCTETS) & pl.all_horizontal([p <= 255 for p in parts])
     value = (
         parts[0].cast(pl.UInt64) * (1 << 24)
         + parts[1].cast(pl.UInt64) * (1 << 16)
         + parts[2].cast(pl.UInt64) * (1 << 8)
         + parts[3].cast(pl.UInt64)
     )
-    return pl.when(valid).then(value.cast(pl.UInt32)).otherwise(None)
+    return pl.when(valid).then(value.cast(pl.UInt32, strict=False)).otherwise(None)
 
 
 def int_to_address(value: pl.Expr) -> pl.Expr:

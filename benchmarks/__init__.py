@@ -1,0 +1,1 @@
+"""Ratio benchmarks against peer tools on the same input (``make bench``)."""
