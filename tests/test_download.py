@@ -22,11 +22,14 @@ from takedowns.download import (
     DownloadError,
     DownloadPolicy,
     HTTPStatusError,
+    MissingHeaderError,
     UnrecordedFile,
     fetch,
     infer_expect,
     mirror_url,
     policy_for_host,
+    policy_for_url,
+    unmirror_url,
     verify_raw,
 )
 from takedowns.mirror import MirrorServer, serve
@@ -496,3 +499,75 @@ def test_rate_limit_is_shared_across_processes(mirror: Mirror, tmp_path: Path) -
     records = [r for url in urls for r in mirror.log(url)]
     assert len(records) == 3
     assert min(_gaps(records)) >= 0.45
+
+
+# --- additions for the Wayback Machine: required header, redirects, rate buckets -------------
+
+CAPTURE = "https://web.archive.org/web/20080214120000id_/http://www.spamhaus.org/drop/drop.lasso"
+
+
+def test_require_header_refuses_a_body_without_it(mirror: Mirror) -> None:
+    mirror.put(CAPTURE, b"69.50.160.0/19 ; SBL36633\n")
+    mirror.fault(CAPTURE, ("html_200",))
+    with pytest.raises(MissingHeaderError) as info:
+        mirror.fetch(CAPTURE, expect="html", require_header="Memento-Datetime")
+    message = str(info.value)
+    assert message.startswith(CAPTURE) and "no Memento-Datetime header" in message
+    assert isinstance(info.value, ContentError) and "\n" not in message
+    assert not mirror.dest(CAPTURE).exists()
+    assert not mirror.dest(CAPTURE).with_name("drop.lasso.part").exists()
+    assert mirror.log(CAPTURE)[0].status == 200  # refused, not retried
+    result = mirror.fetch(CAPTURE, expect="text", require_header="memento-datetime")
+    assert result.headers["MEMENTO-DATETIME"] == "Thu, 14 Feb 2008 12:00:00 GMT"
+    assert len(mirror.log(CAPTURE)) == 2
+
+
+def test_redirect_not_followed_when_asked(mirror: Mirror) -> None:
+    inexact = CAPTURE.replace("120000", "115959")
+    mirror.put(CAPTURE, b"69.50.160.0/19 ; SBL36633\n")
+    with pytest.raises(HTTPStatusError) as info:
+        mirror.fetch(inexact, allow_redirects=False)
+    assert info.value.status == 302
+    assert info.value.headers["location"] == CAPTURE
+    assert info.value.headers["X-Archive-Redirect-Reason"] == "found capture at 20080214120000"
+    assert not mirror.dest(inexact).exists()
+    assert mirror.fetch(inexact).path.read_bytes() == b"69.50.160.0/19 ; SBL36633\n"
+
+
+def test_policy_for_url_picks_the_longest_path_key() -> None:
+    config = {
+        "retries": 3,
+        "backoff_seconds": 2,
+        "timeout_seconds": 60,
+        "hosts": {
+            "web.archive.org": {"requests_per_minute": 24, "retries": 7},
+            "web.archive.org/cdx": {"requests_per_minute": 24},
+            "web.archive.org/web/": {"requests_per_minute": 480},
+        },
+    }
+    cdx, bucket = policy_for_url(CDX, config)
+    assert (cdx.requests_per_minute, cdx.retries, bucket) == (24, 7, "web.archive.org/cdx")
+    replay, bucket = policy_for_url(CAPTURE, config)
+    assert (replay.requests_per_minute, replay.retries, bucket) == (480, 7, "web.archive.org/web")
+    other, bucket = policy_for_url("https://web.archive.org/save/x", config)
+    assert (other.requests_per_minute, bucket) == (24, "web.archive.org")
+    plain, bucket = policy_for_url(RIB, config)
+    assert (plain.requests_per_minute, bucket) == (None, "archive.routeviews.org")
+    config["hosts"]["web.archive.org/cdx"] = {"rpm": 1}
+    with pytest.raises(ValueError, match=r"download\.hosts\.web\.archive\.org/cdx\.rpm"):
+        policy_for_url(CDX, config)
+
+
+def test_rate_key_names_the_bucket(mirror: Mirror, tmp_path: Path) -> None:
+    policy = dataclasses.replace(FAST, requests_per_minute=600)
+    stamps = tmp_path / "stamps"
+    mirror.fetch(RIB, policy, ratelimit_dir=stamps, rate_key="archive.routeviews.org/bgpdata")
+    assert [p.name for p in stamps.iterdir()] == ["archive.routeviews.org_bgpdata"]
+
+
+def test_unmirror_url() -> None:
+    base = "http://127.0.0.1:8765"
+    assert unmirror_url(mirror_url(CAPTURE, base), base) == CAPTURE
+    assert unmirror_url(mirror_url(CDX, base + "/"), base, scheme="http") == CDX
+    assert unmirror_url(CAPTURE, base) == CAPTURE
+    assert unmirror_url(CAPTURE, None) == CAPTURE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import http.client
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -340,3 +341,113 @@ def test_request_log_records(server: MirrorServer, client: requests.Session) -> 
     assert (record.method, record.path, record.status) == ("GET", "/untroubled.org/nothing", 404)
     assert record.headers["X-Probe"] == "1"
     assert record.time > 0
+
+
+# --- the Wayback Machine imitation ----------------------------------------------------------
+
+DROP_URL = "http://www.spamhaus.org/drop/drop.lasso"
+DROP_BODY = b"; Spamhaus DROP List 2008/02/14\n69.50.160.0/19 ; SBL36633\n"
+
+
+def _capture(root: Path, stamp: str, body: bytes = DROP_BODY, url: str = DROP_URL) -> str:
+    """Store a capture; return its request path on the mirror."""
+    _place(root, f"https://web.archive.org/web/{stamp}id_/{url}", body)
+    return f"/web.archive.org/web/{stamp}id_/{url}"
+
+
+def test_wayback_capture_has_memento_headers(
+    server: MirrorServer, client: requests.Session, root: Path
+) -> None:
+    first = _capture(root, "20080101120000")
+    path = _capture(root, "20080214120000")
+    last = _capture(root, "20080301000000")
+    resp = _get(client, server, path)
+    assert (resp.status_code, resp.content) == (200, DROP_BODY)
+    assert resp.headers["Memento-Datetime"] == "Thu, 14 Feb 2008 12:00:00 GMT"
+    assert resp.headers["Content-Type"] == "text/plain"
+    link = resp.headers["Link"]
+    assert f'<{DROP_URL}>; rel="original"' in link
+    assert 'rel="timemap"' in link and 'rel="timegate"' in link
+    assert f'/web/20080101120000/{DROP_URL}>; rel="prev memento"' in link
+    assert f'/web/20080301000000/{DROP_URL}>; rel="next memento"' in link
+    assert 'datetime="Thu, 14 Feb 2008 12:00:00 GMT"' in link
+    assert _get(client, server, first).headers["Memento-Datetime"].startswith("Tue, 01 Jan")
+    assert "Memento-Datetime" in _get(client, server, last).headers
+
+
+def test_wayback_inexact_timestamp_redirects_to_the_nearest_capture(
+    server: MirrorServer, client: requests.Session, root: Path
+) -> None:
+    _capture(root, "20080214120047")
+    _capture(root, "20080216000000")
+    resp = _get(client, server, f"/web.archive.org/web/20080214120000id_/{DROP_URL}")
+    assert resp.status_code == 302 and resp.content == b""
+    assert resp.headers["Location"] == (f"https://web.archive.org/web/20080214120047id_/{DROP_URL}")
+    assert resp.headers["X-Archive-Redirect-Reason"] == "found capture at 20080214120047"
+    assert "Memento-Datetime" not in resp.headers
+    # a short timestamp is the earliest moment it names; the other spelling is the same URL
+    upper = DROP_URL.replace("/drop/", "/DROP/")
+    resp = _get(client, server, f"/web.archive.org/web/20080216id_/{upper}")
+    assert resp.headers["X-Archive-Redirect-Reason"] == "found capture at 20080216000000"
+
+
+def test_wayback_without_capture_is_404_with_x_ts(
+    server: MirrorServer, client: requests.Session, root: Path
+) -> None:
+    _capture(root, "20080214120000")
+    for path in (
+        f"/web.archive.org/web/20080401000000id_/{DROP_URL}",  # none within a day
+        "/web.archive.org/web/20080214120000id_/http://example.com/none",
+        f"/web.archive.org/web/20081399000000id_/{DROP_URL}",  # not a time
+    ):
+        resp = _get(client, server, path)
+        assert resp.status_code == 404, path
+        assert resp.headers["x-ts"] == "404"
+        assert resp.headers["Content-Type"].startswith("text/html")
+        assert "Memento-Datetime" not in resp.headers
+
+
+def test_wayback_window_is_a_setting(
+    server: MirrorServer, client: requests.Session, root: Path
+) -> None:
+    _capture(root, "20080214120000")
+    path = f"/web.archive.org/web/20080401000000id_/{DROP_URL}"
+    server.wayback_window_seconds = 365 * 86400
+    assert _get(client, server, path).status_code == 302
+
+
+def test_wayback_faults(server: MirrorServer, client: requests.Session, root: Path) -> None:
+    path = _capture(root, "20080214120000")
+    server.faults[path] = [("wayback_429",), ("wayback_blocked",)]
+    slow = _get(client, server, path)
+    assert slow.status_code == 429
+    assert "Retry-After" not in slow.headers and "Memento-Datetime" not in slow.headers
+    blocked = _get(client, server, path)
+    assert blocked.status_code == 200 and "Memento-Datetime" not in blocked.headers
+    assert blocked.headers["Content-Type"].startswith("text/html")
+    assert blocked.text.startswith("<!DOCTYPE html>")
+    assert _get(client, server, path).headers["Memento-Datetime"]
+    query = CDX.removeprefix("http:/")
+    server.faults[query] = [("cdx_blocked",)]
+    denied = _get(client, server, query)
+    assert denied.status_code == 403
+    assert (
+        "AdministrativeAccessControlException" in denied.headers["X-Archive-Wayback-Runtime-Error"]
+    )
+    assert _get(client, server, query).status_code == 200
+
+
+def test_faults_file_is_loaded_at_start(root: Path, client: requests.Session) -> None:
+    path = "/archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.bz2"
+    planted = {path: [["status", 503, {"X-Test": "1"}, "busy"], ["wayback_429"]]}
+    (root / ".mirror-faults.json").write_text(json.dumps(planted))
+    with serve(root) as srv:
+        first = _get(client, srv, path)
+        assert (first.status_code, first.headers["X-Test"], first.text) == (503, "1", "busy")
+        assert _get(client, srv, path).status_code == 429
+        assert _get(client, srv, path).content == DATA
+        listing = _get(client, srv, "/archive.routeviews.org/bgpdata/2008.05/RIBS/")
+    assert ".mirror-faults" not in listing.text
+    (root / ".mirror-faults.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"\.mirror-faults\.json: not valid JSON"):
+        MirrorServer(root)

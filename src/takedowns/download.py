@@ -40,7 +40,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal, get_args
 from urllib.parse import unquote, urljoin, urlsplit
@@ -49,6 +49,7 @@ import requests
 import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
@@ -106,15 +107,25 @@ class DownloadError(RuntimeError):
 
 
 class HTTPStatusError(DownloadError):
-    """The server's final answer was an HTTP error status (after any retries)."""
+    """The server's final answer was an HTTP error status (after any retries).
 
-    def __init__(self, message: str, status: int) -> None:
+    ``headers`` are those of that final answer (e.g. ``Location`` of a redirect that was not
+    followed, or ``X-Archive-Wayback-Runtime-Error`` of a blocked Wayback query).
+    """
+
+    def __init__(self, message: str, status: int, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers: Mapping[str, str] = CaseInsensitiveDict(headers or {})
 
 
 class ContentError(DownloadError):
     """The body is not what the file name (or ``expect``) promises: short, truncated, HTML."""
+
+
+class MissingHeaderError(ContentError):
+    """The response lacks a header the caller requires (a Wayback page without
+    ``Memento-Datetime`` is not a capture)."""
 
 
 class ChecksumError(DownloadError):
@@ -136,9 +147,10 @@ class _Interrupted(Exception):
 class _StatusFailure(Exception):
     """The final response (after urllib3's retries) had an unusable status."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(f"HTTP {status} {reason}".strip())
         self.status = status
+        self.headers = dict(headers or {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,6 +215,45 @@ def policy_for_host(host: str, config_download: Mapping[str, Any]) -> DownloadPo
                 f"{where}.{unknown[0]}: unknown setting; allowed: {', '.join(sorted(_POLICY_KEYS))}"
             )
     return replace(DEFAULT_POLICY, **{**defaults, **override})
+
+
+def policy_for_url(url: str, config_download: Mapping[str, Any]) -> tuple[DownloadPolicy, str]:
+    """The policy for ``url`` and the name of the rate-limit bucket it counts against.
+
+    A ``hosts`` key may name a host and a path prefix, e.g. ``web.archive.org/cdx`` and
+    ``web.archive.org/web``: the Internet Archive limits its CDX API (30/min) and its replays
+    (600/min) separately. The longest key matching ``host/path`` wins (its settings over the
+    host's, over the defaults) and is the bucket; without a path key this is
+    :func:`policy_for_host` with the host as bucket.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValueError(f"not an absolute URL: {url!r}")
+    target = f"{host}{parts.path or '/'}"
+    hosts = {str(k).lower().rstrip("/"): v for k, v in (config_download.get("hosts") or {}).items()}
+    keys = [k for k in hosts if "/" in k and (target == k or target.startswith(k + "/"))]
+    if not keys:
+        return policy_for_host(host, config_download), host
+    key = max(keys, key=len)
+    merged = dict(config_download)
+    merged["hosts"] = {host: {**(hosts.get(host) or {}), **(hosts[key] or {})}}
+    try:
+        return policy_for_host(host, merged), key
+    except ValueError as exc:
+        message = str(exc).replace(f"download.hosts.{host}", f"download.hosts.{key}")
+        raise ValueError(message) from None
+
+
+def unmirror_url(url: str, mirror: str | None, scheme: str = "https") -> str:
+    """Invert the mirror rule: ``MIRROR/HOST/PATH?QUERY`` -> ``SCHEME://HOST/PATH?QUERY``.
+
+    A URL not on the mirror (or without a mirror) is returned unchanged.
+    """
+    if not mirror:
+        return url
+    base = mirror.rstrip("/") + "/"
+    return f"{scheme}://{url[len(base) :]}" if url.startswith(base) else url
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,6 +467,8 @@ class _Transfer:
     validator: str | None = None  # ETag or Last-Modified of the full body, for If-Range
     content_type: str | None = None
     final_url: str | None = None
+    allow_redirects: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)  # of the last response
 
     def run(self) -> None:
         """One attempt: request the rest of the body (or all of it) and append it to the part."""
@@ -429,10 +482,15 @@ class _Transfer:
         with (
             _session(self.policy, self.gate, budget, self.mirror) as session,
             session.get(
-                self.url, headers=headers, stream=True, timeout=self.policy.timeout_seconds
+                self.url,
+                headers=headers,
+                stream=True,
+                timeout=self.policy.timeout_seconds,
+                allow_redirects=self.allow_redirects,
             ) as resp,
         ):
             self.final_url = resp.url
+            self.headers = CaseInsensitiveDict(resp.headers)
             self.content_type = resp.headers.get("Content-Type")
             total = self._accept(resp, offset)
             if resp.status_code == 200:
@@ -462,7 +520,7 @@ class _Transfer:
         if resp.status_code == 416 and offset:
             self.part.unlink(missing_ok=True)
             raise _Interrupted(f"HTTP 416 for bytes={offset}- (stale partial file); starting over")
-        raise _StatusFailure(resp.status_code, resp.reason or "")
+        raise _StatusFailure(resp.status_code, resp.reason or "", resp.headers)
 
     def _write(self, resp: requests.Response, offset: int, total: int | None) -> None:
         """Stream the body into the part file (appending after ``offset``)."""
@@ -693,6 +751,9 @@ class FetchResult:
     sha256: str
     resumed: bool
     attempts: int
+    #: Headers of the response that delivered the body (e.g. ``Memento-Datetime``), looked
+    #: up case-insensitively.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def fetch(
@@ -704,6 +765,9 @@ def fetch(
     checksums: Path | None = None,
     expect: Expect | None = None,
     ratelimit_dir: Path | None = None,
+    require_header: str | None = None,
+    allow_redirects: bool = True,
+    rate_key: str | None = None,
 ) -> FetchResult:
     """Download ``url`` to ``dest`` exactly as served; see the module doc for the guarantees.
 
@@ -711,6 +775,12 @@ def fetch(
     ``ratelimit_dir`` holds the per-host rate limit stamps (default ``.ratelimit`` next to
     ``checksums``, else ``data/raw/.ratelimit``). Raises DownloadError (HTTPStatusError,
     ContentError, ChecksumMismatch, ...); ``dest`` only ever appears complete and checked.
+
+    ``require_header`` refuses (ContentError naming the URL, not retried) a body whose response
+    lacks that header: a Wayback replay is a capture only with ``Memento-Datetime``.
+    ``allow_redirects=False`` turns a redirect into HTTPStatusError (status 3xx, ``headers``
+    holding its ``Location``) so the caller decides where to go. ``rate_key`` names the rate
+    limit bucket (default: the host; see :func:`policy_for_url`).
     """
     dest = Path(dest)
     expect = expect or infer_expect(url)
@@ -726,7 +796,7 @@ def fetch(
         directory = ratelimit_dir or (
             checksums.parent / ".ratelimit" if checksums else DEFAULT_RATELIMIT_DIR
         )
-        limit = HostRateLimit(directory, host, policy.min_interval_seconds)
+        limit = HostRateLimit(directory, rate_key or host, policy.min_interval_seconds)
     dest.parent.mkdir(parents=True, exist_ok=True)
     transfer = _Transfer(
         url=mirror_url(url, mirror),
@@ -734,9 +804,12 @@ def fetch(
         policy=policy,
         mirror=mirror,
         gate=_Gate(limit),
+        allow_redirects=allow_redirects,
     )
     _run_with_resume(transfer, url)
     try:
+        if require_header is not None:
+            _check_header(transfer, url, require_header)
         size = transfer.part.stat().st_size
         if size < policy.min_bytes:
             raise ContentError(
@@ -756,6 +829,18 @@ def fetch(
         sha256=sha,
         resumed=transfer.resumed,
         attempts=transfer.gate.attempts,
+        headers=CaseInsensitiveDict(transfer.headers),
+    )
+
+
+def _check_header(transfer: _Transfer, url: str, name: str) -> None:
+    """ContentError naming the URL when the response that delivered the body lacks ``name``."""
+    if any(key.lower() == name.lower() for key in transfer.headers):
+        return
+    size = transfer.part.stat().st_size if transfer.part.exists() else 0
+    raise MissingHeaderError(
+        f"{url}: the response has no {name} header, so it is not what was asked for "
+        f"(HTTP 200, Content-Type {transfer.content_type or 'not given'}, {size} bytes)"
     )
 
 
@@ -774,7 +859,7 @@ def _run_with_resume(transfer: _Transfer, url: str) -> None:
     try:
         retrying(transfer.run)
     except _StatusFailure as exc:
-        raise HTTPStatusError(_failure(url, transfer, str(exc)), exc.status) from exc
+        raise HTTPStatusError(_failure(url, transfer, str(exc)), exc.status, exc.headers) from exc
     except (_Interrupted, requests.RequestException) as exc:
         raise DownloadError(_failure(url, transfer, _one_line(exc))) from exc
 

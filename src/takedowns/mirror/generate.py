@@ -100,6 +100,7 @@ class Scenario:
     events: dict[str, PlantedEvent]
     background: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    blocklists: Any = None  # BlocklistTruth of takedowns.mirror.gen_blocklists
 
     def origins_on(self, day: dt.date) -> list[tuple[str, int]]:
         """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day``."""
@@ -217,6 +218,9 @@ def generate_mirror(
     )
     _write_prefix2as(root, config, scenario)
     _write_as_relationships(root, config, scenario, rng)
+    from takedowns.mirror.gen_blocklists import generate_blocklists
+
+    scenario.blocklists = generate_blocklists(root, config, scenario, rng)
     return scenario
 
 

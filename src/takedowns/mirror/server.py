@@ -5,7 +5,20 @@ produces): ``GET /<host>/<path>?<query>`` is answered from ``<root>/raw_relpath(
 byte ranges, HEAD, Last-Modified and Content-Type, directory listings shaped like the real
 servers' (Apache 2.4 FancyIndex table, or nginx autoindex ``<pre>`` for data.ris.ripe.net;
 SERVER_FORMATS.md section 2), Apache-style 404 and 301 pages, and scripted faults for tests
-(``MirrorServer.faults``). It binds 127.0.0.1 only and never opens a connection itself.
+(``MirrorServer.faults``, or a ``.mirror-faults.json`` file at the root of the tree, read at
+start, so a generated tree can plant its own faults). It binds 127.0.0.1 only and never opens
+a connection itself.
+
+Paths ``/web.archive.org/web/<timestamp><modifier>/<url>`` get a Wayback Machine imitation
+(SERVER_FORMATS.md section 4): the capture stored at ``raw_relpath`` of
+``https://web.archive.org/web/<ts>id_/<url>`` is served with ``Memento-Datetime`` and
+``Link`` headers; an inexact timestamp gets a 302 to the nearest stored capture of the same
+URL (compared the way the Wayback Machine canonicalizes URLs: case, scheme, ``www.`` and the
+default port ignored) with ``X-Archive-Redirect-Reason: found capture at <ts>`` and no
+``Memento-Datetime``; no capture gets the 404 ``text/html`` page with ``x-ts: 404``.
+Imitation, not fact: the real service redirects to the nearest capture however far away it
+is; this one only within :attr:`MirrorServer.wayback_window_seconds` (one day by default),
+so a generated tree can plant a CDX row whose capture is missing.
 
 Run it in the foreground with ``python -m takedowns.mirror.server ROOT --port 8765``.
 """
@@ -13,8 +26,12 @@ Run it in the foreground with ``python -m takedowns.mirror.server ROOT --port 87
 from __future__ import annotations
 
 import argparse
+import calendar
 import contextlib
+import datetime as dt
 import html
+import json
+import os
 import re
 import socket
 import socketserver
@@ -29,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import unquote, urlsplit
 
-from takedowns.paths import QUERY_MARK, raw_relpath
+from takedowns.paths import QUERY_MARK, raw_relpath, url_for_relpath
 
 #: The only address the server ever binds.
 LOOPBACK = "127.0.0.1"
@@ -45,6 +62,7 @@ CONTENT_TYPES = {
     ".txt": "text/plain",
     ".log": "text/plain",
     ".lasso": "text/plain",
+    ".rules": "text/plain",
     ".csv": "text/csv",
     ".html": "text/html",
     ".htm": "text/html",
@@ -55,8 +73,13 @@ _APACHE_NAME_WIDTH = 23  # mod_autoindex default NameWidth
 _NGINX_NAME_WIDTH = 50  # NGX_HTTP_AUTOINDEX_NAME_LEN
 
 #: A scripted answer, consumed one per request: ``("status", code, headers, body)``,
-#: ``("reset_after", nbytes)``, ``("html_200",)`` or ``("ignore_range",)``.
+#: ``("reset_after", nbytes)``, ``("html_200",)``, ``("ignore_range",)``, or the Internet
+#: Archive's own: ``("wayback_429",)`` (429 without Retry-After), ``("wayback_blocked",)``
+#: (200 HTML page without Memento-Datetime) and ``("cdx_blocked",)`` (403 Blocked Site Error).
 Fault = tuple[Any, ...]
+#: A JSON file at the root of a tree, ``{"<request path>": [["<kind>", ...], ...]}``, whose
+#: faults are loaded when a server starts (``status`` bodies are given as text).
+FAULTS_FILE = ".mirror-faults.json"
 
 NOT_FOUND_PAGE = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
@@ -66,6 +89,26 @@ NOT_FOUND_PAGE = (
 HTML_ERROR_PAGE = (
     '<!DOCTYPE html>\n<html lang="en">\n<head><title>Internet Archive: Error</title></head>\n'
     "<body><h1>Temporarily Offline</h1><p>Please try again later.</p></body>\n</html>\n"
+)
+WAYBACK_HOST = "web.archive.org"
+#: ``/web.archive.org/web/<timestamp><modifier>/<url>`` (modifier such as ``id_``).
+WAYBACK_PATH_RE = re.compile(r"^/web\.archive\.org/web/(\d{4,14})([a-z]{2}_)?/(.+)$", re.DOTALL)
+WAYBACK_NOT_FOUND_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head><title>Wayback Machine</title></head>\n<body>\n'
+    "<h2>Hrm.</h2>\n<p>The Wayback Machine has not archived that URL.</p>\n</body>\n</html>\n"
+)
+WAYBACK_BLOCKED_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head><title>Wayback Machine</title></head>\n<body>\n'
+    "<h2>Sorry.</h2>\n<p>This URL has been excluded from the Wayback Machine.</p>\n"
+    "</body>\n</html>\n"
+)
+WAYBACK_429_PAGE = (
+    "<html><head><title>429 Too Many Requests</title></head>\n<body>\n"
+    "<center><h1>429 Too Many Requests</h1></center>\n</body></html>\n"
+)
+CDX_BLOCKED_ERROR = (
+    "org.archive.util.io.RuntimeIOException: org.archive.wayback.exception."
+    "AdministrativeAccessControlException: Blocked Site Error"
 )
 
 
@@ -365,8 +408,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             fault = mirror.take_fault(self.path)
             resolved = resolve(mirror.root, self.path)
+            memento = WAYBACK_PATH_RE.match(urlsplit(self.path).path)
             if fault is not None:
                 self._fault(fault, resolved, send_body)
+            elif memento is not None:
+                self._wayback(self.path, send_body)
             else:
                 self._serve(resolved, send_body)
         except (BrokenPipeError, ConnectionResetError):
@@ -399,6 +445,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         elif kind == "html_200":
             self._send_page(200, HTML_ERROR_PAGE, send_body, content="text/html; charset=UTF-8")
+        elif kind == "wayback_blocked":
+            page = WAYBACK_BLOCKED_PAGE
+            self._send_page(200, page, send_body, content="text/html; charset=utf-8")
+        elif kind == "wayback_429":
+            self._send_page(429, WAYBACK_429_PAGE, send_body, content="text/html")
+        elif kind == "cdx_blocked":
+            self._send_page(
+                403,
+                "",
+                send_body,
+                content="text/plain;charset=UTF-8",
+                extra={"X-Archive-Wayback-Runtime-Error": CDX_BLOCKED_ERROR},
+            )
         elif kind == "ignore_range":
             self._serve(resolved, send_body, ignore_range=True)
         elif kind == "reset_after" and resolved.kind == "file" and resolved.path is not None:
@@ -410,6 +469,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses ---------------------------------------------------------------------------
 
+    def _wayback(self, request_path: str, send_body: bool) -> None:
+        """Answer a Wayback replay request: the capture, a 302 to the nearest one, or 404."""
+        answer = wayback_answer(
+            self.server.mirror.root, request_path, self.server.mirror.wayback_window_seconds
+        )
+        if answer.kind == "capture" and answer.path is not None:
+            self._send_file(answer.path, send_body, extra_headers=answer.headers)
+        elif answer.kind == "redirect":
+            self._send_page(302, "", send_body, content="text/plain", extra=answer.headers)
+        else:
+            self._send_page(
+                404,
+                WAYBACK_NOT_FOUND_PAGE,
+                send_body,
+                content="text/html; charset=utf-8",
+                extra=answer.headers,
+            )
+
     def _send_file(
         self,
         path: Path,
@@ -417,6 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         ignore_range: bool = False,
         reset_after: int | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> None:
         stat = path.stat()
         size = stat.st_size
@@ -440,6 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if not send_body:
             return
@@ -477,11 +557,14 @@ class _Handler(BaseHTTPRequestHandler):
         send_body: bool,
         location: str | None = None,
         content: str = "text/html; charset=iso-8859-1",
+        extra: dict[str, str] | None = None,
     ) -> None:
         body = page.encode("utf-8")
         self.send_response(status)
         if location is not None:
             self.send_header("Location", location)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -523,14 +606,18 @@ class MirrorServer:
 
     ``faults`` maps a request path with its query (as sent, e.g. ``/host/x.gz``) to a list of
     :data:`Fault` consumed one per request; once the list is empty the path is served normally.
+    Faults planted in ``<root>/.mirror-faults.json`` (:data:`FAULTS_FILE`) are loaded at start.
     """
+
+    #: How far (seconds) the Wayback imitation looks for the nearest capture of a URL.
+    wayback_window_seconds: float = 86400.0
 
     def __init__(self, root: Path | str, port: int = 0, *, verbose: bool = False) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise NotADirectoryError(f"mirror root {self.root} is not a directory")
         self.verbose = verbose
-        self.faults: dict[str, list[Fault]] = {}
+        self.faults: dict[str, list[Fault]] = load_faults(self.root)
         self.requests = RequestLog()
         self._faults_lock = threading.Lock()
         self._httpd = _Server(self, port)
@@ -586,6 +673,175 @@ class MirrorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def load_faults(root: Path) -> dict[str, list[Fault]]:
+    """The faults planted in ``<root>/.mirror-faults.json`` (none when the file is absent)."""
+    path = Path(root) / FAULTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        planted = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    faults: dict[str, list[Fault]] = {}
+    for request_path, items in planted.items():
+        queue: list[Fault] = []
+        for item in items:
+            fault = tuple(item)
+            if fault and fault[0] == "status":
+                _, code, headers, body = fault
+                body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+                fault = ("status", int(code), dict(headers), body)
+            queue.append(fault)
+        faults[request_path] = queue
+    return faults
+
+
+# --------------------------------------------------------------------------------------------
+# The Wayback Machine imitation
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One stored capture: its 14-digit timestamp, the URL as captured, the file."""
+
+    timestamp: str
+    original: str
+    path: Path
+
+    @property
+    def when(self) -> dt.datetime:
+        return wayback_time(self.timestamp)
+
+
+@dataclass(frozen=True)
+class WaybackAnswer:
+    """What the imitation answers: a capture (200), a redirect (302) or nothing (404)."""
+
+    kind: Literal["capture", "redirect", "missing"]
+    headers: dict[str, str]
+    path: Path | None = None
+
+
+def wayback_time(timestamp: str) -> dt.datetime:
+    """A 4-14 digit Wayback timestamp as UTC time (missing digits: the earliest moment)."""
+    full = timestamp + "YYYY0101000000"[len(timestamp) :]
+    return dt.datetime.strptime(full, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+
+
+def canonical_url(url: str) -> str:
+    """The URL as the Wayback Machine compares it: no scheme, no ``www.``, no default port,
+    lower case (an imitation of its SURT canonicalization; ``/DROP/`` equals ``/drop/``)."""
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url.strip().lower())
+    host, _, rest = text.partition("/")
+    host = re.sub(r"^www\d*\.", "", re.sub(r":(80|443)$", "", host))
+    return f"{host}/{rest}".rstrip("?")
+
+
+def _stamp_dirs(root: Path) -> list[tuple[str, Path]]:
+    base = Path(root) / WAYBACK_HOST / "web"
+    if not base.is_dir():
+        return []
+    out = []
+    for stamp_dir in base.iterdir():
+        match = re.fullmatch(r"(\d{14})(?:[a-z]{2}_)?", stamp_dir.name)
+        if match and stamp_dir.is_dir():
+            out.append((match[1], stamp_dir))
+    return out
+
+
+def same_url_captures(root: Path, original: str) -> list[Capture]:
+    """The captures stored under exactly this spelling of ``original`` (one stat per
+    timestamp directory: the fast path for the usual, exact request), by time."""
+    rest = raw_relpath(f"https://{WAYBACK_HOST}/web/0id_/{original}").as_posix()
+    rest = rest.split("/", 3)[3]
+    out = [
+        Capture(stamp, original, stamp_dir / rest)
+        for stamp, stamp_dir in _stamp_dirs(root)
+        if (stamp_dir / rest).is_file()
+    ]
+    return sorted(out, key=lambda c: c.timestamp)
+
+
+def stored_captures(root: Path, original: str) -> list[Capture]:
+    """Every capture of ``original`` (canonically equal URLs) stored in the tree, by time."""
+    wanted = canonical_url(original)
+    out = []
+    for _, stamp_dir in _stamp_dirs(root):
+        for dirpath, _, names in os.walk(stamp_dir):
+            for name in names:
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                url = url_for_relpath(rel, "https")
+                captured = url.split(f"/{stamp_dir.name}/", 1)[1]
+                if canonical_url(captured) == wanted:
+                    out.append(Capture(stamp_dir.name[:14], captured, path))
+    return sorted(out, key=lambda c: c.timestamp)
+
+
+def _link_header(original: str, captures: list[Capture], served: Capture) -> str:
+    """The replay's ``Link`` header: original, timemap, timegate and the neighbouring mementos."""
+    replay = f"https://{WAYBACK_HOST}/web"
+
+    def memento(rel: str, capture: Capture) -> str:
+        when = formatdate(calendar.timegm(capture.when.timetuple()), usegmt=True)
+        return f'<{replay}/{capture.timestamp}/{original}>; rel="{rel}"; datetime="{when}"'
+
+    links = [
+        f'<{original}>; rel="original"',
+        f'<{replay}/timemap/link/{original}>; rel="timemap"; type="application/link-format"',
+        f'<{replay}/{original}>; rel="timegate"',
+    ]
+    index = captures.index(served)
+    if index > 0:
+        links.append(memento("first memento", captures[0]))
+        links.append(memento("prev memento", captures[index - 1]))
+    links.append(memento("memento", served))
+    if index < len(captures) - 1:
+        links.append(memento("next memento", captures[index + 1]))
+        links.append(memento("last memento", captures[-1]))
+    return ", ".join(links)
+
+
+def wayback_answer(root: Path, request_path: str, window_seconds: float) -> WaybackAnswer:
+    """How the imitation answers ``/web.archive.org/web/<ts><mod>/<url>`` from the tree."""
+    split = urlsplit(request_path)
+    match = WAYBACK_PATH_RE.match(split.path)
+    if match is None:
+        return WaybackAnswer("missing", {"x-ts": "404"})
+    stamp, modifier = match[1], match[2] or ""
+    original = unquote(match[3]) + (f"?{split.query}" if split.query else "")
+    try:
+        wanted = wayback_time(stamp)
+    except ValueError:
+        return WaybackAnswer("missing", {"x-ts": "404"})
+    try:
+        captures = same_url_captures(root, original)
+    except ValueError:
+        return WaybackAnswer("missing", {"x-ts": "404"})
+    if not any(c.timestamp == stamp for c in captures):  # inexact, or another spelling
+        captures = stored_captures(root, original)
+    if not captures:
+        return WaybackAnswer("missing", {"x-ts": "404"})
+    nearest = min(captures, key=lambda c: (abs((c.when - wanted).total_seconds()), c.timestamp))
+    distance = abs((nearest.when - wanted).total_seconds())
+    if len(stamp) == 14 and nearest.timestamp == stamp:
+        when = formatdate(calendar.timegm(nearest.when.timetuple()), usegmt=True)
+        headers = {
+            "Memento-Datetime": when,
+            "Link": _link_header(nearest.original, captures, nearest),
+            "X-Archive-Src": f"SYNTHETIC-{nearest.timestamp}-00000.warc.gz",
+        }
+        return WaybackAnswer("capture", headers, nearest.path)
+    if distance > window_seconds:
+        return WaybackAnswer("missing", {"x-ts": "404"})
+    location = f"https://{WAYBACK_HOST}/web/{nearest.timestamp}{modifier}/{nearest.original}"
+    headers = {
+        "Location": location,
+        "X-Archive-Redirect-Reason": f"found capture at {nearest.timestamp}",
+    }
+    return WaybackAnswer("redirect", headers)
 
 
 def serve(root: Path | str, port: int = 0, *, verbose: bool = False) -> MirrorServer:
