@@ -17,6 +17,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sources.smk"
 include: "workflow/rules/prefix2as.smk"
 include: "workflow/rules/asrel.smk"
+include: "workflow/rules/blocklists.smk"
+include: "workflow/rules/spamtrap.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 
@@ -30,3 +32,7 @@ rule all:
         "data/processed/qc_files.parquet",
         "results/tables/address_space_daily.csv",
         "results/figures/address_space_daily.png",
+        blocklist_tables,
+        "results/tables/blocklist_space.csv",
+        "results/tables/blocklist_watched_share.csv",
+        "results/tables/spam_daily.csv",

@@ -34,3 +34,36 @@ SELECT prefix, origins, first_day, last_day, collector
 FROM prefix_origin
 WHERE start_ip <= ip AND end_ip >= ip AND d BETWEEN first_day AND last_day
 ORDER BY length DESC;
+
+-- Blocklist snapshots (Wayback captures of Spamhaus DROP and the Emerging Threats RBN lists):
+-- one row per capture the CDX API listed (cdx_timestamp; snapshot_time = the capture actually
+-- served, after a redirect from an inexact timestamp), with its final QC status: 'ok',
+-- 'suspect' (parsed to nothing, or to far fewer entries than its neighbours) or 'missing'
+-- (the archive has no capture), its entry count and distinct listed addresses.
+CREATE OR REPLACE VIEW blocklist_snapshots AS
+SELECT * FROM read_parquet('data/processed/blocklist_snapshots/*.parquet');
+
+-- Blocklist entries: one row per listed prefix per snapshot: list, snapshot_id, snapshot_time,
+-- prefix (text, start_ip/end_ip uint32, length), reference (Spamhaus SBL id, or 'sid:N' of the
+-- Emerging Threats rule), comment (the rule's msg), line_no, source_url (the list's URL as
+-- captured), replay_url (the capture's Wayback URL). Join blocklist_snapshots for the status.
+CREATE OR REPLACE VIEW blocklist_entries AS
+SELECT * FROM read_parquet('data/processed/blocklist_entries/*.parquet');
+
+-- Each entry's addresses per origin AS on its snapshot day (most specific announcement wins;
+-- origin_asn NULL = addresses with no route): list, snapshot_id, snapshot_time, prefix,
+-- start_ip, end_ip, origin_asn, addresses.
+CREATE OR REPLACE VIEW blocklist_attribution AS
+SELECT * FROM read_parquet('data/processed/blocklist_attribution.parquet');
+
+-- Spam-trap messages (one row per message; relay_status says why a relay is missing).
+CREATE OR REPLACE VIEW spam_messages AS
+SELECT * FROM read_parquet('data/processed/spam_messages/*.parquet');
+
+-- The same with the relay's origin AS(es) (matched_prefix, origins) and country on its day.
+CREATE OR REPLACE VIEW spam_messages_attributed AS
+SELECT * FROM read_parquet('data/processed/spam_attributed/*.parquet');
+
+-- Registry country of IPv4 ranges, one snapshot per registry and month, with validity.
+CREATE OR REPLACE VIEW ip_country AS
+SELECT * FROM read_parquet('data/processed/ip_country.parquet');

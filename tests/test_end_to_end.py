@@ -184,3 +184,49 @@ def test_truncated_archive_fails_cleanly(tmp_path: Path, mirror_root) -> None:
     assert not (work / "data/raw" / victim.relative_to(broken_root)).exists()
     assert not (work / "data/processed/prefix_origin.parquet").exists()
     assert not (work / "results/tables/address_space_daily.csv").exists()
+
+
+def test_blocklists_end_to_end(run) -> None:
+    work, scenario, _ = run
+    truth = scenario.blocklists
+    snaps = pl.read_parquet(list((work / "data/processed/blocklist_snapshots").glob("*.parquet")))
+    n = 0
+    for name in truth.cdx_urls:
+        for c in truth.snapshots(name):
+            row = snaps.filter(pl.col("snapshot_id") == c.snapshot_id)
+            assert row["status"].to_list() == [c.expected_status], (c, row["note"].to_list())
+            n += 1
+    assert n == snaps.height
+    share = pl.read_csv(work / "results/tables/blocklist_watched_share.csv", try_parse_dates=True)
+    assert share["synthetic"].all()
+    drop = share.filter(pl.col("list") == "spamhaus_drop")
+    for event_id, planted in scenario.events.items():
+        rows = drop.filter(pl.col("event_id") == event_id)
+        before = rows.filter(pl.col("snapshot_time") < planted.cutoff)
+        after = rows.filter(pl.col("snapshot_time") >= planted.cutoff + dt.timedelta(days=3))
+        assert (before["watched_share"] > 0).all() and (after["watched_addresses"] == 0).all()
+    qc = pl.read_parquet(work / "data/processed/qc_files.parquet")
+    assert set(qc["stage"]) >= {"blocklist_cdx", "blocklists", "blocklist_snapshots"}
+    space = pl.read_csv(work / "results/tables/blocklist_space.csv")
+    assert space.height > 0 and space["synthetic"].all()
+
+
+def test_spam_daily_matches_the_planted_archives(run) -> None:
+    work, scenario, _ = run
+    truth = scenario.spam
+    daily = pl.read_csv(work / "results/tables/spam_daily.csv", try_parse_dates=True)
+    assert daily["synthetic"].all()
+    totals = daily.filter(pl.col("breakdown") == "total").select("day", "messages").sort("day")
+    assert totals.rows() == truth.daily_counts().sort("day").rows()
+    for event in truth.events.values():
+        t0 = event.cutoff.date()
+        pre = totals.filter(pl.col("day").is_between(t0 - dt.timedelta(days=5), t0, closed="left"))
+        post = totals.filter(
+            pl.col("day").is_between(t0, t0 + dt.timedelta(days=5), closed="right")
+        )
+        measured = 1 - post["messages"].mean() / pre["messages"].mean()
+        assert measured == pytest.approx(event.planted_drop, abs=0.06), event.event_id
+    qc = pl.read_parquet(work / "data/processed/qc_files.parquet")
+    spam_qc = qc.filter(pl.col("stage") == "spamtrap")
+    assert spam_qc.height == len(truth.archives)
+    assert spam_qc["records_read"].sum() == truth.messages.height

@@ -84,6 +84,18 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     end = _parse_date(config["period"]["end"], "period.end")
     if end < start:
         raise ConfigError(f"config key 'period.end': {end} is before period.start {start}")
+    verdict = config["verdict"]
+    if verdict["post_days"] not in config["windows"]["post_days"]:
+        raise ConfigError(
+            f"config key 'verdict.post_days': {verdict['post_days']} is not one of "
+            f"windows.post_days {config['windows']['post_days']}"
+        )
+    threshold = verdict.get("recovery_threshold")
+    if threshold is not None and threshold not in config["effects"]["recovery_thresholds"]:
+        raise ConfigError(
+            f"config key 'verdict.recovery_threshold': {threshold} is not one of "
+            f"effects.recovery_thresholds {config['effects']['recovery_thresholds']}"
+        )
     for event_id, event in config["events"].items():
         key = f"events.{event_id}.nominal_cutoff"
         cutoff = parse_utc(event["nominal_cutoff"], key).date()

@@ -6,6 +6,7 @@ modules these functions call, so each step can be run and tested without Snakema
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from takedowns import prefix2as
 from takedowns.asrel import read_as_relationships
 from takedowns.download import fetch, policy_for_host, verify_raw
 from takedowns.joblog import job_log
-from takedowns.provenance import parquet_metadata
+from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
 from takedowns.qc import MalformedInput, qc_table, read_qc
-from takedowns.study import selected_days, watched_asns_frame
+from takedowns.study import events, selected_days, watched_asns_frame
 from takedowns.tables import write_parquet
 
 RAW_ROOT = Path("data/raw")
@@ -178,3 +179,440 @@ def address_space_figure(table: Path, out: Path, config: Mapping[str, Any]) -> N
     if frame.schema["day"] != pl.Date:
         frame = frame.with_columns(pl.col("day").cast(pl.Date))
     figures.address_space_figure(frame, Path(out), config)
+
+
+def _cutoffs(path: Path) -> dict[str, dt.datetime]:
+    """event_id -> t0 (UTC) from the routing summary (measured, else nominal)."""
+    frame = pl.read_csv(path, try_parse_dates=True)
+    return {
+        r["event_id"]: r["t0"].replace(tzinfo=dt.UTC) if r["t0"].tzinfo is None else r["t0"]
+        for r in frame.iter_rows(named=True)
+    }
+
+
+def spam_effects(
+    daily: Path,
+    cutoffs: Path,
+    out_effects: Path,
+    out_recovery: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """ITS effect per event, post window and family; recovery times per event.
+
+    ``daily``: CSV/Parquet of analysis/spam_daily.sql (event_id, day, count, covered).
+    """
+    from takedowns import analysis, effects
+
+    with job_log(log) as logger:
+        counts = (
+            pl.read_parquet(daily)
+            if str(daily).endswith(".parquet")
+            else pl.read_csv(daily, try_parse_dates=True)
+        )
+        t0s = _cutoffs(Path(cutoffs))
+        cfg = config["effects"]
+        confidence = 1.0 - config["verdict"]["alpha"]
+        pre = config["windows"]["pre_days"]
+        post_all = config["windows"]["post_days"]
+        fits, recoveries = [], []
+        for event in events(config):
+            t0 = t0s.get(event.event_id, event.nominal_cutoff)
+            series = counts.filter(pl.col("event_id") == event.event_id).drop("event_id")
+            for k in post_all:
+                for family in cfg["families"]:
+                    row: dict[str, Any] = {"event_id": event.event_id, "t0": t0, "post_days": k}
+                    try:
+                        fit = effects.its_effect(
+                            series,
+                            t0,
+                            pre_days=pre,
+                            post_days=k,
+                            family=family,
+                            covered_col="covered",
+                            confidence=confidence,
+                            hac_maxlags=cfg["hac_maxlags"],
+                            min_days_pre=cfg["min_days_pre"],
+                            min_days_post=cfg["min_days_post"],
+                        )
+                        row.update(fit.as_row())
+                        row["note"] = ""
+                    except effects.InsufficientDataError as exc:
+                        row.update({"family": family, "note": str(exc)})
+                    logger.info(
+                        "%s k=%d %s: %s",
+                        event.event_id,
+                        k,
+                        family,
+                        row.get("relative_change", row["note"]),
+                    )
+                    fits.append(row)
+            rec = effects.recovery_times(
+                series,
+                t0,
+                tuple(cfg["recovery_thresholds"]),
+                pre_days=pre,
+                post_days=max(post_all),
+                covered_col="covered",
+                window_days=cfg["recovery_window_days"],
+                min_covered_days=cfg["recovery_min_covered_days"],
+            )
+            recoveries.append(rec.select(pl.lit(event.event_id).alias("event_id"), pl.all()))
+        analysis.write_result(
+            pl.DataFrame(fits, infer_schema_length=None), Path(out_effects), config
+        )
+        analysis.write_result(pl.concat(recoveries), Path(out_recovery), config)
+
+
+CONCENTRATION_GROUPS = ["event_id", "measure", "owner_kind", "post_days"]
+
+
+def concentration(
+    frame_path: Path,
+    out_indices: Path,
+    out_changes: Path,
+    out_gainers: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Indices per window, bootstrap pre/post changes, and share gainers.
+
+    ``frame_path``: Parquet of analysis/concentration_input.sql (event_id, measure, owner_kind,
+    post_days, window, unit, owner, weight).
+    """
+    from takedowns import analysis
+    from takedowns.concentration import bootstrap_change_by, concentration_by, share_gainers
+
+    with job_log(log) as logger:
+        frame = pl.read_parquet(frame_path)
+        boot = config["bootstrap"]
+        indices = concentration_by(frame, [*CONCENTRATION_GROUPS, "window"], "owner", "weight")
+        changes = bootstrap_change_by(
+            frame,
+            CONCENTRATION_GROUPS,
+            unit_col="unit",
+            owner_col="owner",
+            weight_col="weight",
+            n_resamples=boot["resamples"],
+            seed=boot["seed"],
+            confidence=1.0 - config["verdict"]["alpha"],
+            min_units=boot["min_units"],
+        )
+        gainers = share_gainers(
+            frame,
+            owner_col="owner",
+            weight_col="weight",
+            group_cols=CONCENTRATION_GROUPS,
+            top=boot["top_gainers"],
+        )
+        logger.info(
+            "%d windows, %d changes, %d gainers", indices.height, changes.height, gainers.height
+        )
+        analysis.write_result(indices, Path(out_indices), config)
+        analysis.write_result(changes, Path(out_changes), config)
+        analysis.write_result(gainers, Path(out_gainers), config)
+
+
+def verdicts(
+    effects_csv: Path,
+    recovery_csv: Path,
+    changes_csv: Path,
+    rehoming_csv: Path | None,
+    out_csv: Path,
+    out_txt: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Per-event verdicts by the rule of config ``verdict``, with their explanations."""
+    from takedowns import analysis
+    from takedowns import verdicts as vd
+
+    with job_log(log) as logger:
+        rule = vd.rule_from_config(config)
+        primary = config["effects"]["families"][0]
+        fits = pl.read_csv(effects_csv).filter(
+            (pl.col("post_days") == rule.post_days) & (pl.col("family") == primary)
+        )
+        recov = pl.read_csv(recovery_csv, try_parse_dates=True)
+        changes = pl.read_csv(changes_csv).filter(
+            (pl.col("post_days") == rule.post_days) & (pl.col("owner_kind") == "asn")
+        )
+        rehoming = (
+            pl.read_csv(rehoming_csv).filter(pl.col("within_days") == rule.rehoming_days)
+            if rehoming_csv
+            else None
+        )
+        evidence = []
+        for event in events(config):
+            fit = fits.filter(pl.col("event_id") == event.event_id)
+            volume = None
+            if fit.height and fit["confidence"][0] is not None:  # null: the fit was refused
+                volume = vd.volume_from_effect(fit.row(0, named=True))
+            moved = None
+            if rehoming is not None:
+                h = rehoming.filter(pl.col("event_id") == event.event_id)
+                if h.height:
+                    r = h.row(0, named=True)
+                    moved = vd.RehomingEvidence(
+                        r["share_rehomed"], r["new_origins"], r["within_days"]
+                    )
+            evidence.append(
+                vd.EventEvidence(
+                    event_id=event.event_id,
+                    event_name=event.name,
+                    post_days=rule.post_days,
+                    volume=volume,
+                    recovery=vd.recovery_from_frame(
+                        recov.filter(pl.col("event_id") == event.event_id), rule.recovery_threshold
+                    ),
+                    concentration=vd.concentration_from_frame(
+                        changes.filter(pl.col("event_id") == event.event_id)
+                    ),
+                    rehoming=moved,
+                )
+            )
+        results = [vd.decide(ev, rule) for ev in evidence]
+        for v in results:
+            logger.info("%s", v.explanation())
+        analysis.write_result(vd.verdicts_frame(results), Path(out_csv), config)
+        text = "\n\n".join(v.explanation() for v in results) + "\n"
+        if is_synthetic(config):
+            text = f"{SYNTHETIC_LABEL}\n\n{text}"
+        Path(out_txt).write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Blocklists (Wayback snapshots of Spamhaus DROP and the Emerging Threats RBN lists)
+
+
+def blocklist_cdx(
+    list_name: str,
+    url_index: int,
+    manifest_out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Checkpoint: one CDX query (fetched, or reused after SHA256SUMS) -> manifest + QC."""
+    from takedowns import wayback
+
+    with job_log(log) as logger:
+        manifest, qc = wayback.discover(
+            list_name, int(url_index), config, raw_root=RAW_ROOT, checksums=CHECKSUMS
+        )
+        wayback.write_manifest(manifest, Path(manifest_out))
+        qc.write(Path(qc_out))
+        logger.info(
+            "%s: %d captures listed, %d kept (%s)",
+            qc.source_file,
+            qc.records_read,
+            qc.records_kept,
+            qc.status,
+        )
+
+
+def blocklist_manifest(manifests: Sequence[Path]) -> pl.DataFrame:
+    """A list's snapshots: its CDX manifests merged, one row per capture."""
+    from takedowns import wayback
+
+    return wayback.merge_manifests([wayback.read_manifest(Path(p)) for p in manifests])
+
+
+def blocklist_snapshot(
+    manifests: Sequence[Path],
+    snapshot_id: str,
+    entries_out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Download one snapshot (a 404 is recorded as 'missing'), parse it, write entries + QC."""
+    from takedowns import blocklists
+
+    with job_log(log) as logger:
+        qc = blocklists.process_snapshot(
+            blocklist_manifest(manifests),
+            snapshot_id,
+            Path(entries_out),
+            Path(qc_out),
+            config,
+            raw_root=RAW_ROOT,
+            checksums=CHECKSUMS,
+        )
+        logger.info("%s: %s, kept %d %s", qc.source_file, qc.status, qc.records_kept, qc.note)
+
+
+def blocklist_check(
+    list_name: str,
+    manifests: Sequence[Path],
+    entries: Sequence[Path],
+    qc_paths: Sequence[Path],
+    snapshots_out: Path,
+    entries_out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Per list: the snapshots table with the neighbour check, all entries, the list's QC."""
+    from takedowns import blocklists
+
+    with job_log(log) as logger:
+        qc = blocklists.check_list(
+            list_name,
+            blocklist_manifest(manifests),
+            [Path(p) for p in entries],
+            [Path(p) for p in qc_paths],
+            Path(snapshots_out),
+            Path(qc_out),
+            config,
+            entries_out=Path(entries_out),
+        )
+        logger.info(
+            "%s: %d snapshots, %d ok; %s",
+            list_name,
+            qc.records_read,
+            qc.records_kept,
+            qc.note or "none flagged",
+        )
+
+
+def attribute_blocklists(
+    entries: Sequence[Path],
+    episodes: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Listed entries x origin AS as of the snapshot day (a NULL origin holds unrouted space).
+
+    The most specific announcement wins inside an entry (takedowns.attribution).
+    """
+
+    with job_log(log) as logger:
+        rows = _blocklist_attribution(entries, Path(episodes))
+        write_parquet(rows, Path(out), metadata=parquet_metadata(config))
+        logger.info("%d entry-origin rows from %d lists", rows.height, len(entries))
+
+
+def _blocklist_attribution(entries: Sequence[Path], episodes: Path) -> pl.DataFrame:
+    from takedowns.attribution import attribute_ranges
+
+    frame = pl.concat([pl.read_parquet(p) for p in entries]).with_columns(
+        day=pl.col("snapshot_time").dt.date()
+    )
+    att = attribute_ranges(frame, pl.read_parquet(episodes))
+    keys = ["list", "snapshot_id", "snapshot_time", "prefix", "start_ip", "end_ip"]
+    routed = (
+        att.select(*keys, "origins", "origin_addresses")
+        .explode("origins", "origin_addresses")
+        .drop_nulls("origins")
+        .select(
+            *keys,
+            pl.col("origins").alias("origin_asn"),
+            pl.col("origin_addresses").alias("addresses"),
+        )
+    )
+    unrouted = att.filter(pl.col("range_addresses") > pl.col("routed_addresses")).select(
+        *keys,
+        pl.lit(None, dtype=pl.UInt32).alias("origin_asn"),
+        (pl.col("range_addresses") - pl.col("routed_addresses")).alias("addresses"),
+    )
+    return pl.concat([routed, unrouted])
+
+
+# --------------------------------------------------------------------------------------------
+# The spam trap and registry delegations
+
+
+def normalize_spam_archive(
+    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Stream one yearly spam-trap archive into spam_messages and write its QC record."""
+    from takedowns import spamtrap
+
+    with job_log(log) as logger:
+        sha = verify_raw(Path(raw), CHECKSUMS)
+        s = config["spamtrap"]
+        qc = spamtrap.normalize_archive(
+            Path(raw),
+            Path(out),
+            source_file=_source_name(raw),
+            exchanger_pattern=s["exchanger_pattern"],
+            max_header_bytes=s["max_header_bytes"],
+            time_disagreement_minutes=s["time_disagreement_minutes"],
+            max_skipped=config["qc"]["max_malformed_records"],
+            metadata=parquet_metadata(config, source=_source_name(raw)),
+        )
+        qc.sha256 = sha
+        qc.write(Path(qc_out))
+        logger.info(
+            "%s: read %d, kept %d, skipped %s; %s",
+            raw,
+            qc.records_read,
+            qc.records_kept,
+            qc.skipped or "none",
+            qc.note,
+        )
+
+
+def normalize_delegated(
+    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record."""
+    from takedowns import delegations
+
+    with job_log(log) as logger:
+        sha = verify_raw(Path(raw), CHECKSUMS)
+        frame, qc = delegations.read_delegated(
+            Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
+        )
+        qc.sha256 = sha
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
+        qc.write(Path(qc_out))
+        logger.info("%s: %s", raw, qc.note)
+
+
+def ip_country(
+    tables: Sequence[Path],
+    qc_paths: Sequence[Path],
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Stack the monthly delegation tables into ip_country with validity periods."""
+    from takedowns import delegations
+
+    with job_log(log) as logger:
+        _check_qc(qc_paths, config)
+        frame = delegations.build_ip_country(
+            [pl.read_parquet(p) for p in tables],
+            max_age_days=config["sources"]["rir_delegated"].get("max_age_days", 45),
+        )
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+        logger.info("%d files -> %d ranges", len(tables), frame.height)
+
+
+def attribute_spam(
+    messages: Path,
+    qc_path: Path,
+    episodes: Path,
+    ip_country: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """Attribute one year's spam relays to origin AS(es) and country as of their day."""
+    from takedowns import spamtrap
+
+    with job_log(log) as logger:
+        _check_qc([qc_path], config)
+        frame = spamtrap.attribute_messages(
+            pl.read_parquet(messages), pl.read_parquet(episodes), pl.read_parquet(ip_country)
+        )
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+        logger.info(
+            "%s: %d messages, %d routed",
+            messages,
+            frame.height,
+            int((frame["origins"].list.len() > 0).sum()),
+        )

@@ -14,6 +14,11 @@ rule qc_files:
     input:
         prefix2as_daily_qc,
         as_relationships_qc,
+        blocklist_cdx_qc,
+        blocklist_all_snapshot_qc,
+        blocklist_list_qc,
+        spam_qc,
+        delegated_qc,
     output:
         "data/processed/qc_files.parquet",
     log:
@@ -22,24 +27,30 @@ rule qc_files:
         jobs.gather_qc(input, output[0], config)
 
 
-rule address_space_daily:
+rule blocklist_attribution:
+    input:
+        entries=blocklist_entries_tables,
+        episodes="data/processed/prefix_origin.parquet",
+    output:
+        "data/processed/blocklist_attribution.parquet",
+    log:
+        "logs/blocklists/attribution.log",
+    run:
+        jobs.attribute_blocklists(
+            input.entries, input.episodes, output[0], config, log[0]
+        )
+
+
+rule sql_result:
     input:
         views=ANALYSIS / "views.sql",
-        query=ANALYSIS / "address_space_daily.sql",
-        tables=[
-            "data/processed/watched_asns.parquet",
-            "data/processed/prefix_origin.parquet",
-            "data/processed/prefix2as_snapshots.parquet",
-            "data/processed/qc_files.parquet",
-        ],
-        as_relationships=as_relationships_outputs,
+        query=ANALYSIS / "{name}.sql",
+        tables=view_tables,
     output:
-        report(
-            "results/tables/address_space_daily.csv",
-            caption="../report/address_space_daily.rst",
-            category="Routing",
-        ),
+        "results/tables/{name}.csv",
     log:
-        "logs/analysis/address_space_daily.log",
+        "logs/analysis/{name}.log",
+    wildcard_constraints:
+        name="|".join(SQL_RESULTS),
     run:
         jobs.sql_table(input.views, input.query, output[0], config)

@@ -12,7 +12,8 @@ from takedowns.sources import (
     raw_path,
     url_for_raw,
 )
-from takedowns.study import selected_months
+from takedowns.delegations import delegated_urls
+from takedowns.study import selected_days, selected_months
 
 try:
     validate_config(config)
@@ -20,6 +21,13 @@ except ConfigError as error:
     sys.exit(f"takedowns: {error}")
 
 ANALYSIS = Path(workflow.basedir) / "analysis"
+# Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv
+SQL_RESULTS = [
+    "address_space_daily",
+    "blocklist_space",
+    "blocklist_watched_share",
+    "spam_daily",
+]
 
 
 wildcard_constraints:
@@ -72,3 +80,140 @@ def as_relationships_qc(wildcards=None):
 def as_relationships_raw(wildcards):
     month = date(int(wildcards.month[:4]), int(wildcards.month[4:]), 1)
     return raw_path(as_relationships_url(config, month))
+
+
+# --- blocklists ------------------------------------------------------------------------------
+from takedowns.wayback import blocklist_sources
+
+
+wildcard_constraints:
+    blist=r"[a-z][a-z0-9_]*",
+    snapshot=r"\d{14}-[a-z2-7]{8}",
+    n=r"\d+",
+
+
+def blocklist_names():
+    return [s.name for s in blocklist_sources(config)]
+
+
+def blocklist_cdx_manifests(wildcards):
+    """The list's CDX manifests (one per URL spelling), after their checkpoints ran."""
+    return _blocklist_manifests(wildcards.blist)
+
+
+def _blocklist_manifests(blist):
+    source = next(s for s in blocklist_sources(config) if s.name == blist)
+    return [
+        checkpoints.blocklist_cdx.get(blist=blist, n=str(i)).output.manifest
+        for i in range(len(source.urls))
+    ]
+
+
+def _blocklist_snapshot_ids(blist):
+    return jobs.blocklist_manifest(_blocklist_manifests(blist))["snapshot_id"].to_list()
+
+
+def blocklist_cdx_qc(wildcards=None):
+    return [
+        f"data/processed/qc/blocklist_cdx/{s.name}/{i}.json"
+        for s in blocklist_sources(config)
+        for i in range(len(s.urls))
+    ]
+
+
+def blocklist_snapshot_entries(wildcards):
+    return [
+        f"data/processed/blocklists/{wildcards.blist}/{s}.parquet"
+        for s in _blocklist_snapshot_ids(wildcards.blist)
+    ]
+
+
+def blocklist_snapshot_qc(wildcards):
+    return [
+        f"data/processed/qc/blocklists/{wildcards.blist}/{s}.json"
+        for s in _blocklist_snapshot_ids(wildcards.blist)
+    ]
+
+
+def blocklist_all_snapshot_qc(wildcards=None):
+    return [
+        f"data/processed/qc/blocklists/{b}/{s}.json"
+        for b in blocklist_names()
+        for s in _blocklist_snapshot_ids(b)
+    ]
+
+
+def blocklist_tables(wildcards=None):
+    names = blocklist_names()
+    return [f"data/processed/blocklist_snapshots/{b}.parquet" for b in names] + [
+        f"data/processed/blocklist_entries/{b}.parquet" for b in names
+    ]
+
+
+def blocklist_list_qc(wildcards=None):
+    return [
+        f"data/processed/qc/blocklist_snapshots/{b}.json" for b in blocklist_names()
+    ]
+
+
+# --- spam trap and registry delegations ---------------------------------------------------------
+
+
+def spam_years(wildcards=None):
+    return sorted({d.year for d in selected_days(config)})
+
+
+def spam_raw(wildcards):
+    return raw_path(f"{config['sources']['untroubled']['url']}/{wildcards.year}.7z")
+
+
+def spam_attributed_outputs(wildcards=None):
+    return [f"data/processed/spam_attributed/{y}.parquet" for y in spam_years()]
+
+
+def spam_qc(wildcards=None):
+    return [f"data/processed/qc/spamtrap/{y}.json" for y in spam_years()]
+
+
+def _delegated():
+    return delegated_urls(config, selected_months(config))
+
+
+def delegated_outputs(wildcards=None):
+    return [
+        f"data/processed/delegations/{r}/{m:%Y%m}.parquet" for r, m, _ in _delegated()
+    ]
+
+
+def delegated_qc(wildcards=None):
+    return [
+        f"data/processed/qc/delegations/{r}/{m:%Y%m}.json" for r, m, _ in _delegated()
+    ]
+
+
+def delegated_raw(wildcards):
+    want = (wildcards.registry, wildcards.month)
+    return next(raw_path(u) for r, m, u in _delegated() if (r, f"{m:%Y%m}") == want)
+
+
+# --- what analysis/views.sql reads ------------------------------------------------------------
+
+
+def view_tables(wildcards=None):
+    """Every table analysis/views.sql names: SQL rules depend on all of them."""
+    return [
+        "data/processed/watched_asns.parquet",
+        "data/processed/prefix_origin.parquet",
+        "data/processed/prefix2as_snapshots.parquet",
+        "data/processed/qc_files.parquet",
+        *as_relationships_outputs(),
+        *blocklist_tables(),
+        "data/processed/blocklist_attribution.parquet",
+        *spam_attributed_outputs(),
+        *[f"data/processed/spam_messages/{y}.parquet" for y in spam_years()],
+        "data/processed/ip_country.parquet",
+    ]
+
+
+def blocklist_entries_tables(wildcards=None):
+    return [f"data/processed/blocklist_entries/{b}.parquet" for b in blocklist_names()]

@@ -101,6 +101,8 @@ class Scenario:
     background: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     blocklists: Any = None  # BlocklistTruth of takedowns.mirror.gen_blocklists
+    spam: Any = None  # SpamTruth of takedowns.mirror.gen_spam
+    delegations: Any = None  # DelegationTruth of takedowns.mirror.gen_delegations
 
     def origins_on(self, day: dt.date) -> list[tuple[str, int]]:
         """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day``."""
@@ -219,8 +221,12 @@ def generate_mirror(
     _write_prefix2as(root, config, scenario)
     _write_as_relationships(root, config, scenario, rng)
     from takedowns.mirror.gen_blocklists import generate_blocklists
+    from takedowns.mirror.gen_delegations import generate_delegations
+    from takedowns.mirror.gen_spam import generate_spam
 
     scenario.blocklists = generate_blocklists(root, config, scenario, rng)
+    scenario.spam = generate_spam(root, config, scenario, rng)
+    scenario.delegations = generate_delegations(root, config, scenario, rng)
     return scenario
 
 

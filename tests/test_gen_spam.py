@@ -1,0 +1,165 @@
+"""The spam stage through the loopback mirror: generated archives in, planted effects out.
+
+The SYNTHETIC mirror (prefix-to-AS tables, spam archives, RIR delegated files) is served on
+127.0.0.1 and downloaded through the project's download layer; the archives are normalized,
+attributed by date and summed by analysis/spam_daily.sql. The checks compare with what the
+generators planted: every message's relay status and origins, the countries, the volume
+drop at each cut-off and the change in the mix of sending networks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import random
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from takedowns import prefix2as
+from takedowns.config import REPO_ROOT, load_config
+from takedowns.delegations import build_ip_country, read_delegated
+from takedowns.download import DownloadPolicy, fetch
+from takedowns.mirror.gen_delegations import generate_delegations
+from takedowns.mirror.gen_spam import generate_spam
+from takedowns.mirror.generate import generate_mirror
+from takedowns.mirror.server import serve
+from takedowns.paths import raw_relpath
+from takedowns.spamtrap import attribute_messages, normalize_archive
+from takedowns.study import watched_asns_frame
+
+E2E = REPO_ROOT / "tests" / "e2e.yaml"
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory):
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E)
+    root = tmp_path_factory.mktemp("mirror")
+    work = tmp_path_factory.mktemp("work")
+    scenario = generate_mirror(root, config, background_prefixes=800)
+    truth = generate_spam(root, config, scenario, random.Random(11))
+    deleg = generate_delegations(root, config, scenario, random.Random(12))
+    raw = work / "data" / "raw"
+    policy = DownloadPolicy(retries=1, backoff_seconds=0, progress=False)
+    with serve(root) as server:
+        for url in truth.urls + deleg.urls:
+            fetch(url, raw / raw_relpath(url), mirror=server.url, policy=policy,
+                  checksums=raw / "SHA256SUMS")  # fmt: skip
+    processed = work / "data" / "processed"
+    qcs = []
+    for url in truth.urls:
+        rel = raw_relpath(url)
+        out = processed / "spam_messages" / f"{Path(rel).stem}.parquet"
+        qcs.append(normalize_archive(raw / rel, out, source_file=str(rel)))
+    daily = []
+    for path in sorted(root.rglob("*.pfx2as.gz")):
+        frame, _ = prefix2as.read_daily_table(path, path.name)
+        daily.append(work / "daily" / f"{path.name}.parquet")
+        daily[-1].parent.mkdir(exist_ok=True)
+        frame.write_parquet(daily[-1])
+    prefix2as.build_episodes(daily, processed / "prefix_origin.parquet", max_gap_days=3)
+    episodes = pl.read_parquet(processed / "prefix_origin.parquet")
+    ip_country = build_ip_country(
+        [read_delegated(raw / raw_relpath(u), str(raw_relpath(u)))[0] for u in deleg.urls]
+    )
+    messages = pl.read_parquet(processed / "spam_messages" / "*.parquet")
+    attributed = attribute_messages(messages, episodes, ip_country)
+    attributed.write_parquet(processed / "spam_messages_attributed.parquet")
+    watched_asns_frame(config).write_parquet(processed / "watched_asns.parquet")
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE VIEW spam_messages_attributed AS SELECT * FROM read_parquet("
+        f"'{processed / 'spam_messages_attributed.parquet'}');"
+        f"CREATE VIEW watched_asns AS SELECT * FROM read_parquet("
+        f"'{processed / 'watched_asns.parquet'}');"
+    )
+    spam_daily = con.sql((REPO_ROOT / "analysis" / "spam_daily.sql").read_text()).pl()
+    return scenario, truth, deleg, qcs, attributed, spam_daily
+
+
+def test_archives_are_real_7z_in_the_real_layout(stage) -> None:
+    _, truth, _, qcs, _, _ = stage
+    assert [u.rsplit("/", 1)[1] for u in truth.urls] == ["2007.7z", "2008.7z"]
+    names = truth.messages["member"]
+    assert names.str.contains(r"^\d{4}/\d{2}/\d{10}\.\d+_\d+\.(txt|lorien)$").all()
+    assert names.str.ends_with(".txt").any() and names.str.ends_with(".lorien").any()
+    assert sum(q.records_kept for q in qcs) == truth.messages.height
+    assert all(not q.skipped for q in qcs)
+
+
+def test_every_message_is_parsed_and_attributed_as_planted(stage) -> None:
+    _, truth, _, _, attributed, _ = stage
+    joined = attributed.join(truth.messages, on="member", how="full", coalesce=True)
+    assert joined.height == truth.messages.height == attributed.height
+    assert (joined["relay_status"] == joined["expected_status"]).all()
+    ok = joined.filter(pl.col("relay_status") == "ok")
+    assert (ok["relay_ip"] == ok["relay_ip_right"]).all()
+    assert (ok["origins"] == ok["expected_origins"]).all()
+    assert (ok["matched_prefix"] == ok["expected_prefix"]).all()
+    assert (joined["arrival_time"] == joined["arrival_time_right"]).all()
+    bad = joined.filter(pl.col("relay_status") != "ok")
+    assert set(bad["relay_status"]) == {
+        "ipv6_relay",
+        "private_or_loopback_relay",
+        "no_received",
+        "no_trap_received",
+    }
+    assert bad["origins"].list.len().max() == 0
+    assert ok["exchanger"].str.contains("zak").any() and ok["exchanger"].str.contains("mx").any()
+
+
+def test_countries_match_the_delegated_files(stage) -> None:
+    _, _, deleg, _, attributed, _ = stage
+    ranges = deleg.ranges.sort("start_ip")
+    starts, rows = ranges["start_ip"].to_list(), ranges.rows(named=True)
+    ok = attributed.filter(pl.col("relay_status") == "ok")
+    assert ok["country"].null_count() == 0
+    for address, country, registry in ok.select("relay_ip", "country", "registry").rows():
+        r = rows[bisect.bisect_right(starts, address) - 1]
+        assert r["start_ip"] <= address <= r["end_ip"]
+        assert (country, registry) == (r["country"], r["registry"])
+    mccolo = ok.filter(pl.col("origins").list.contains(26780))
+    assert mccolo.height and set(mccolo["country"]) == {"US"}
+
+
+def _window(frame: pl.DataFrame, cutoff: dt.datetime, days: int) -> tuple[pl.DataFrame, ...]:
+    t0 = cutoff.date()
+    pre = frame.filter((pl.col("day") < t0) & (pl.col("day") >= t0 - dt.timedelta(days=days)))
+    post = frame.filter((pl.col("day") > t0) & (pl.col("day") <= t0 + dt.timedelta(days=days)))
+    return pre, post
+
+
+def test_spam_daily_counts_and_the_planted_drop(stage) -> None:
+    _, truth, _, _, _, spam_daily = stage
+    totals = spam_daily.filter(pl.col("breakdown") == "total").select("day", "messages")
+    expected = truth.daily_counts()
+    assert totals.sort("day").rows() == expected.sort("day").rows()
+    for event in truth.events.values():
+        pre, post = _window(totals, event.cutoff, 5)
+        measured = 1 - post["messages"].mean() / pre["messages"].mean()
+        assert measured == pytest.approx(event.planted_drop, abs=0.06), event.event_id
+    assert truth.events["mccolo"].planted_drop == pytest.approx(0.65, abs=0.03)
+
+
+def test_spam_daily_shows_the_change_of_sending_networks(stage) -> None:
+    _, truth, _, _, _, spam_daily = stage
+    by_asn = spam_daily.filter(pl.col("breakdown") == "origin_asn")
+    day_sums = by_asn.group_by("day").agg(pl.col("weighted_messages").sum(), pl.first("with_relay"))
+    assert (day_sums["weighted_messages"] - day_sums["with_relay"]).abs().max() < 1e-9
+    for event in truth.events.values():
+        group = by_asn.filter(pl.col("origin_asn").is_in(list(event.botnet_asns)))
+        pre, post = _window(group, event.cutoff, 5)
+        pre_all, post_all = _window(by_asn, event.cutoff, 5)
+        share_pre = pre["weighted_messages"].sum() / pre_all["weighted_messages"].sum()
+        share_post = post["weighted_messages"].sum() / post_all["weighted_messages"].sum()
+        assert share_pre == pytest.approx(event.botnet_share_before, abs=0.05)
+        assert share_post == pytest.approx(event.botnet_share_after, abs=0.05)
+        assert share_post < share_pre
+    mccolo = by_asn.filter(pl.col("origin_asn") == 26780)
+    t0 = truth.events["mccolo"].cutoff.date()
+    assert set(mccolo["event_id"]) == {"mccolo"}
+    assert mccolo["day"].max() <= t0 and mccolo["messages"].sum() > 0
+    countries = spam_daily.filter(pl.col("breakdown") == "country")
+    assert countries.filter(pl.col("country") == "US")["messages"].sum() > 0

@@ -1,0 +1,405 @@
+"""Spam-trap archives: streaming 7z reading, the trap's Received grammar, bad input, QC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import polars as pl
+import py7zr
+import pytest
+
+from takedowns.qc import MalformedInput
+from takedowns.spamtrap import (
+    DEFAULT_EXCHANGER,
+    TrapGrammar,
+    header_block,
+    member_problem,
+    normalize_archive,
+    parse_trap_received,
+)
+from takedowns.stream7z import SevenZipError, iter_member_heads
+
+SAMPLES = "spam/untroubled_samples"
+#: (file, relay, HELO, rDNS, exchanger date (UTC), arrival at the trap (UTC))
+REAL = [
+    (
+        "2005-05-06_content_transfer_encoding_text-html.eml",
+        "80.238.29.115",
+        "lsne-catv-dhcp-29-115.urbanet.ch",
+        dt.datetime(2005, 5, 6, 10, 58, 29, tzinfo=dt.UTC),
+        dt.datetime(2005, 5, 6, 10, 58, 40, tzinfo=dt.UTC),
+    ),
+    (
+        "2005-06-30_content_transfer_encoding_with_semi_colon.eml",
+        "220.173.239.48",
+        "mx-host.dot.tk",
+        dt.datetime(2005, 6, 30, 3, 57, 8, tzinfo=dt.UTC),
+        dt.datetime(2005, 6, 30, 3, 57, 11, tzinfo=dt.UTC),
+    ),
+    (
+        "2010-01-16_partial_testlog.txt",
+        "168.143.83.158",
+        "localhost",
+        dt.datetime(2010, 1, 16, 10, 31, 51, tzinfo=dt.UTC),
+        dt.datetime(2010, 1, 16, 10, 31, 52, tzinfo=dt.UTC),
+    ),
+]
+
+
+def message(
+    relay: str = "203.0.113.9",
+    *,
+    helo: str = "pc1.example.net",
+    rdns: str | None = "unknown",
+    exchanger: str = "mx13.futurequest.net",
+    date: str = "16 Jan 2008 10:31:51 -0000",
+    eol: str = "\n",
+    body: str = "hello",
+) -> bytes:
+    inner = f"{rdns} [{relay}]" if rdns else f"[{relay}]"
+    lines = [
+        "Delivered-To: bruce@untroubled.org",
+        "Received: (qmail 4063 invoked from network); 16 Jan 2008 10:31:52 -0000",
+        f"Received: from {helo} ({inner})",
+        f"  by {exchanger} ([10.2.1.186])",
+        f"  with ESMTP via TCP; {date}",
+        "Subject: test",
+        "",
+        body,
+    ]
+    return eol.join(lines).encode() + eol.encode()
+
+
+def epoch(when: dt.datetime) -> int:
+    return int(when.timestamp())
+
+
+def name_for(when: dt.datetime, n: int = 1, suffix: str = "lorien") -> str:
+    return f"{when:%Y}/{when:%m}/{epoch(when)}.1234_{n:03d}.{suffix}"
+
+
+def write_7z(path: Path, members: list[tuple[str, bytes]], **kwargs) -> Path:
+    with py7zr.SevenZipFile(path, "w", **kwargs) as archive:
+        for name, data in members:
+            archive.writestr(data, name)
+    return path
+
+
+def patch_names(path: Path, renames: dict[str, str]) -> None:
+    """Rename members in an archive with a plain header (py7zr refuses unsafe names)."""
+    data = bytearray(path.read_bytes())
+    for old, new in renames.items():
+        assert len(old) == len(new)
+        at = data.find(old.encode("utf-16-le"))
+        assert at > 0
+        data[at : at + 2 * len(old)] = new.encode("utf-16-le")
+    offset, length = struct.unpack_from("<QQ", data, 12)
+    header = bytes(data[32 + offset : 32 + offset + length])
+    struct.pack_into("<I", data, 28, zlib.crc32(header))
+    struct.pack_into("<I", data, 8, zlib.crc32(bytes(data[12:32])))
+    path.write_bytes(bytes(data))
+
+
+def read(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Real samples
+
+
+@pytest.mark.realdata
+def test_real_samples_parse_directly(realdata: Path) -> None:
+    grammar = TrapGrammar.compile(DEFAULT_EXCHANGER)
+    for name, relay, helo, received, _ in REAL:
+        raw = (realdata / SAMPLES / name).read_bytes()
+        block, cut = header_block(raw[:65536], len(raw))
+        assert not cut
+        fields = parse_trap_received(block, grammar)
+        assert fields.status is None
+        assert (fields.ip_text, fields.helo) == (relay, helo)
+        assert fields.date_text == received.strftime("%d %b %Y %H:%M:%S -0000")
+        assert fields.exchanger.endswith(".futurequest.net")
+    assert b"\r\n" in (realdata / SAMPLES / REAL[0][0]).read_bytes()  # the 2005 files are CRLF
+
+
+@pytest.mark.realdata
+def test_real_samples_through_a_7z_archive(realdata: Path, tmp_path: Path) -> None:
+    members = [
+        (name_for(arrival, i), (realdata / SAMPLES / name).read_bytes())
+        for i, (name, _, _, _, arrival) in enumerate(REAL)
+    ]
+    archive = write_7z(tmp_path / "samples.7z", members)
+    qc = normalize_archive(archive, tmp_path / "out.parquet", source_file="samples.7z")
+    table = read(tmp_path / "out.parquet").sort("arrival_time")
+    assert qc.records_read == qc.records_kept == 3 and not qc.skipped
+    assert table["relay_status"].to_list() == ["ok"] * 3
+    for row, (name, relay, helo, received, arrival) in zip(
+        table.iter_rows(named=True), REAL, strict=True
+    ):
+        assert row["relay_ip_text"] == relay
+        assert row["relay_ip"] == int(ipaddress.IPv4Address(relay))
+        assert row["helo"] == helo
+        assert row["received_time"] == received
+        assert row["arrival_time"] == arrival
+        assert row["day"] == arrival.date()
+        assert row["size_bytes"] == (realdata / SAMPLES / name).stat().st_size
+        assert not row["time_disagrees"] and not row["header_cut"]
+    assert table["rdns"].to_list() == [None, None, None]  # "unknown" or absent
+    assert table["exchanger"].to_list() == [
+        "zak.futurequest.net",
+        "zak.futurequest.net",
+        "mx13.futurequest.net",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The grammar and the kept-with-a-reason messages
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_relay_reasons_are_kept_and_counted(tmp_path: Path, eol: str) -> None:
+    t = dt.datetime(2008, 1, 16, 10, 32, tzinfo=dt.UTC)
+    no_received = b"Subject: nothing here\n\nbody\n"
+    malformed = message(eol=eol).replace(b"  with ESMTP via TCP;", b"  wiht ESMTP via TCP")
+    other_host = message(exchanger="relay.example.org", eol=eol)
+    cases = {
+        "ok": message(rdns="host.example.net", eol=eol),
+        "ok_2010": message(rdns=None, eol=eol),
+        "no_received": no_received,
+        "malformed_received": malformed,
+        "no_trap_received": other_host,
+        "ipv6_relay": message("IPv6:2001:db8::5", rdns=None, eol=eol),
+        "private_or_loopback_relay": message("192.168.1.20", eol=eol),
+        "loopback": message("127.0.0.1", eol=eol),
+        "reserved_relay": message("239.1.2.3", eol=eol),
+        "malformed_relay_ip": message("300.1.2.3", eol=eol),
+        "no_relay_ip": message(eol=eol).replace(b"(unknown [203.0.113.9])", b"(rh.example)"),
+        "mapped": message("::ffff:198.51.100.4", rdns=None, eol=eol),
+    }
+    members = [(name_for(t, i), data) for i, data in enumerate(cases.values())]
+    write_7z(tmp_path / "a.7z", members)
+    qc = normalize_archive(tmp_path / "a.7z", tmp_path / "a.parquet")
+    got = dict(zip(cases, read(tmp_path / "a.parquet").sort("member")["relay_status"], strict=True))
+    expected = {k: k for k in cases}
+    expected |= {"ok_2010": "ok", "loopback": "private_or_loopback_relay", "mapped": "ok"}
+    assert got == expected
+    assert qc.records_kept == len(cases)
+    note = json.loads(qc.note)
+    assert note["relay_status"]["private_or_loopback_relay"] == 2
+    table = read(tmp_path / "a.parquet").sort("member")
+    rows = dict(zip(cases, table.iter_rows(named=True), strict=True))
+    assert rows["ok"]["rdns"] == "host.example.net"
+    assert rows["ok"]["relay_ip"] == int(ipaddress.IPv4Address("203.0.113.9"))
+    assert rows["mapped"]["relay_ip"] == int(ipaddress.IPv4Address("198.51.100.4"))
+    assert rows["no_received"]["relay_ip"] is None and rows["no_received"]["helo"] is None
+
+
+def test_eight_bit_garbage_in_headers(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 3, 1, tzinfo=dt.UTC)
+    raw = message(helo="pc\xe9.example").replace("pc\xe9".encode(), b"pc\xe9\xff")
+    raw = raw.replace(b"Subject: test", b"Subject: \x80\x81\xfe caf\xc3\xa9")
+    write_7z(tmp_path / "g.7z", [(name_for(t), raw)])
+    normalize_archive(tmp_path / "g.7z", tmp_path / "g.parquet")
+    row = read(tmp_path / "g.parquet").row(0, named=True)
+    assert row["relay_status"] == "ok"
+    assert row["helo"] == "pc\\xe9\\xff.example"
+
+
+def test_endless_header_block_is_cut_and_counted(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 3, 1, tzinfo=dt.UTC)
+    endless = message().split(b"Subject")[0] + b"X-Junk: " + b"a" * 300_000 + b"\n"
+    late = b"X-Junk: " + b"b" * 100_000 + b"\n" + message()  # trap header past the cap
+    write_7z(tmp_path / "e.7z", [(name_for(t, 1), endless), (name_for(t, 2), late)])
+    qc = normalize_archive(tmp_path / "e.7z", tmp_path / "e.parquet", max_header_bytes=65536)
+    table = read(tmp_path / "e.parquet").sort("member")
+    assert table["header_cut"].to_list() == [True, True]
+    assert table["header_bytes"].to_list() == [65536, 65536]
+    assert table["size_bytes"].to_list() == [len(endless), len(late)]
+    assert table["relay_status"].to_list() == ["ok", "no_received"]
+    assert json.loads(qc.note)["header_cut"] == 2
+
+
+def test_time_disagreement_is_flagged(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 1, 16, 10, 32, tzinfo=dt.UTC)
+    far = message(date="16 Jan 2008 07:00:00 -0000")
+    near = message(date="16 Jan 2008 10:31:00 -0000")
+    write_7z(tmp_path / "t.7z", [(name_for(t, 1), far), (name_for(t, 2), near)])
+    normalize_archive(tmp_path / "t.7z", tmp_path / "t.parquet", time_disagreement_minutes=60)
+    assert read(tmp_path / "t.parquet").sort("member")["time_disagrees"].to_list() == [True, False]
+
+
+# --------------------------------------------------------------------------------------------
+# Member names
+
+
+def test_member_names() -> None:
+    assert member_problem("2008/05/1210000000.123_4.lorien") is None
+    assert member_problem("2008/05/1210000000.123_4.txt") is None
+    assert member_problem("../1210000000.1_1.txt") == "unsafe_path"
+    assert member_problem("2008/../../1210000000.1_1.txt") == "unsafe_path"
+    assert member_problem("/etc/1210000000.1_1.txt") == "unsafe_path"
+    assert member_problem("C:/x/1210000000.1_1.txt") == "unsafe_path"
+    assert member_problem("2008/05/README.txt") == "no_epoch_in_name"
+    assert member_problem("2008/05/12345.1_1.txt") == "no_epoch_in_name"
+
+
+def _archive_with_bad_names(tmp_path: Path) -> Path:
+    t = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
+    path = tmp_path / "bad.7z"
+    members = [
+        (name_for(t, 1), message()),
+        ("aa/1210000000.1_1.txt", message()),
+        ("aaaa/1210000000.1_2.txt", message()),
+        ("2008/05/readme.txt", b"not a message\n"),
+    ]
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.set_encoded_header_mode(False)
+        for name, data in members:
+            archive.writestr(data, name)
+    patch_names(path, {"aa/1210000000.1_1.txt": "../1210000000.1_1.txt"})
+    patch_names(path, {"aaaa/1210000000.1_2.txt": "/tmp/1210000000.1_2.txt"})
+    return path
+
+
+def test_unsafe_and_epochless_members_are_skipped(tmp_path: Path) -> None:
+    path = _archive_with_bad_names(tmp_path)
+    names = [m.name for m in iter_member_heads(path, 10)]
+    assert "../1210000000.1_1.txt" in names and "/tmp/1210000000.1_2.txt" in names
+    qc = normalize_archive(path, tmp_path / "b.parquet", source_file="bad.7z", max_skipped=3)
+    assert qc.skipped == {"unsafe_path": 2, "no_epoch_in_name": 1}
+    assert (qc.records_read, qc.records_kept) == (4, 1)
+    assert read(tmp_path / "b.parquet").height == 1
+
+
+def test_too_many_skipped_members_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = _archive_with_bad_names(tmp_path)
+    with pytest.raises(MalformedInput, match=r"bad\.7z.*unsafe_path=2"):
+        normalize_archive(path, tmp_path / "b.parquet", source_file="bad.7z", max_skipped=0)
+    assert not (tmp_path / "b.parquet").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+# --------------------------------------------------------------------------------------------
+# Archives: truncated, corrupt, empty; coders; bounded memory
+
+
+def _valid_archive(tmp_path: Path, n: int = 50) -> Path:
+    t = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
+    members = [(name_for(t + dt.timedelta(minutes=i), i), message(body="x" * i)) for i in range(n)]
+    return write_7z(tmp_path / "ok.7z", members)
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.6, 0.97])
+def test_truncated_archive_is_an_error_naming_the_file(tmp_path: Path, keep: float) -> None:
+    data = _valid_archive(tmp_path).read_bytes()
+    cut = tmp_path / "cut.7z"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(MalformedInput, match=r"cut\.7z.*truncated"):
+        normalize_archive(cut, tmp_path / "o.parquet")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_corrupt_archive_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    data = bytearray(_valid_archive(tmp_path).read_bytes())
+    for at in (40, 60, 80):  # inside the packed stream
+        data[at] ^= 0xFF
+    bad = tmp_path / "corrupt.7z"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(SevenZipError, match=r"corrupt\.7z.*(corrupt|CRC)"):
+        normalize_archive(bad, tmp_path / "o.parquet")
+    (tmp_path / "junk.7z").write_bytes(b"<html>not found</html>")
+    with pytest.raises(SevenZipError, match=r"junk\.7z.*not a 7z archive"):
+        normalize_archive(tmp_path / "junk.7z", tmp_path / "o.parquet")
+
+
+def test_empty_archive_gives_an_empty_table(tmp_path: Path) -> None:
+    with py7zr.SevenZipFile(tmp_path / "empty.7z", "w"):
+        pass
+    qc = normalize_archive(tmp_path / "empty.7z", tmp_path / "e.parquet")
+    table = read(tmp_path / "e.parquet")
+    assert table.height == 0 and "relay_ip" in table.columns
+    assert qc.records_read == 0 and qc.status == "ok"
+    assert qc.note.startswith("empty archive")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        None,
+        [{"id": py7zr.FILTER_LZMA}],
+        [{"id": py7zr.FILTER_PPMD}],
+        [{"id": py7zr.FILTER_BZIP2}],
+        [{"id": py7zr.FILTER_DEFLATE}],
+        [{"id": py7zr.FILTER_COPY}],
+        [{"id": py7zr.FILTER_X86}, {"id": py7zr.FILTER_LZMA2}],
+        [{"id": py7zr.FILTER_DELTA}, {"id": py7zr.FILTER_LZMA}],
+    ],
+    ids=["lzma2", "lzma", "ppmd", "bzip2", "deflate", "copy", "bcj+lzma2", "delta+lzma"],
+)
+def test_stream_reader_matches_py7zr(tmp_path: Path, filters) -> None:
+    import random
+
+    rng = random.Random(7)
+    members = {}
+    for i in range(40):
+        size = rng.choice([0, 1, 500, 70_000, 150_000])
+        members[f"2008/05/{1210000000 + i}.1_{i}.txt"] = rng.randbytes(size // 3 + 1)[:size] * 3
+    write_7z(tmp_path / "c.7z", list(members.items()), filters=filters)
+    got = {m.name: m for m in iter_member_heads(tmp_path / "c.7z", 65536)}
+    assert set(got) == set(members)
+    for name, data in members.items():
+        assert got[name].size == len(data)
+        assert got[name].head == data[:65536]
+    with py7zr.SevenZipFile(tmp_path / "c.7z") as ref:  # py7zr's own view of the same archive
+        assert sorted(ref.getnames()) == sorted(members)
+
+
+def test_directories_are_not_messages(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
+    (tmp_path / "d").mkdir()
+    with py7zr.SevenZipFile(tmp_path / "dirs.7z", "w") as archive:
+        archive.write(tmp_path / "d", "2008")
+        archive.write(tmp_path / "d", "2008/05")
+        archive.writestr(message(), name_for(t))
+    heads = list(iter_member_heads(tmp_path / "dirs.7z", 100))
+    assert [m.is_dir for m in heads] == [True, True, False]
+    qc = normalize_archive(tmp_path / "dirs.7z", tmp_path / "d.parquet")
+    assert (qc.records_read, qc.records_kept, json.loads(qc.note)["directories"]) == (1, 1, 2)
+
+
+def _peak_while_streaming(path: Path) -> tuple[int, int, int]:
+    tracemalloc.start()
+    try:
+        count, largest = 0, 0
+        for head in iter_member_heads(path, 65536):
+            count += 1
+            largest = max(largest, len(head.head))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return count, largest, peak
+
+
+def test_memory_stays_bounded_for_a_huge_member(tmp_path: Path) -> None:
+    """Peak allocations (decoder state included) do not grow with the members' size."""
+    t = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
+    peaks = []
+    for mult in (1, 4):
+        big = message(body="spam " * (2_000_000 * mult))  # 10 MB, then 40 MB
+        members = [(name_for(t, 1), big)] + [(name_for(t, i), message()) for i in range(2, 300)]
+        members.append((name_for(t, 999), big))
+        path = write_7z(tmp_path / f"big{mult}.7z", members)
+        del members, big
+        count, largest, peak = _peak_while_streaming(path)
+        assert count == 300 and largest == 65536
+        peaks.append(peak)
+    # The LZMA2 decoder's dictionary (8 MiB at py7zr's default preset) dominates the peak.
+    assert peaks[1] < 40 * 2**20, f"peak {peaks[1] / 2**20:.1f} MiB"
+    assert abs(peaks[1] - peaks[0]) < 2**20, [p / 2**20 for p in peaks]

@@ -1,0 +1,59 @@
+# Blocklists from the Wayback Machine: one CDX query per configured list URL (a checkpoint:
+# its answer decides the snapshots), one download + parse job per snapshot, and one QC job
+# per list that compares each snapshot's entry count with its neighbours'.
+
+
+checkpoint blocklist_cdx:
+    output:
+        manifest="data/processed/manifests/blocklists/{blist}/cdx{n}.csv",
+        qc="data/processed/qc/blocklist_cdx/{blist}/{n}.json",
+    log:
+        "logs/blocklists/{blist}/cdx{n}.log",
+    run:
+        jobs.blocklist_cdx(
+            wildcards.blist,
+            int(wildcards.n),
+            output.manifest,
+            output.qc,
+            config,
+            log[0],
+        )
+
+
+rule blocklist_snapshot:
+    input:
+        blocklist_cdx_manifests,
+    output:
+        entries="data/processed/blocklists/{blist}/{snapshot}.parquet",
+        qc="data/processed/qc/blocklists/{blist}/{snapshot}.json",
+    log:
+        "logs/blocklists/{blist}/{snapshot}.log",
+    run:
+        jobs.blocklist_snapshot(
+            input, wildcards.snapshot, output.entries, output.qc, config, log[0]
+        )
+
+
+rule blocklist_check:
+    input:
+        manifests=blocklist_cdx_manifests,
+        entries=blocklist_snapshot_entries,
+        qc=blocklist_snapshot_qc,
+    output:
+        snapshots="data/processed/blocklist_snapshots/{blist}.parquet",
+        entries="data/processed/blocklist_entries/{blist}.parquet",
+        qc="data/processed/qc/blocklist_snapshots/{blist}.json",
+    log:
+        "logs/blocklists/{blist}/check.log",
+    run:
+        jobs.blocklist_check(
+            wildcards.blist,
+            input.manifests,
+            input.entries,
+            input.qc,
+            output.snapshots,
+            output.entries,
+            output.qc,
+            config,
+            log[0],
+        )
