@@ -53,8 +53,11 @@ def python_loop_parse(path: Path) -> int:
         for line in fh:
             addr, length, origins = line.rstrip("\n").split("\t")
             net = ipaddress.IPv4Network(f"{addr}/{length}")
-            _ = (int(net.network_address), int(net.broadcast_address),
-                 [int(a) for part in origins.split("_") for a in part.split(",")])
+            _ = (
+                int(net.network_address),
+                int(net.broadcast_address),
+                [int(a) for part in origins.split("_") for a in part.split(",")],
+            )
             kept += 1
     return kept
 
@@ -72,7 +75,8 @@ def three_year_run(daily: pl.DataFrame, days: int, churn: float, work: Path) -> 
         frame = daily.with_columns(
             day=pl.lit(day),
             snapshot_time=pl.lit(dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)),
-            origins=pl.when(pl.Series(changed)).then(pl.concat_list(pl.lit(new)))
+            origins=pl.when(pl.Series(changed))
+            .then(pl.concat_list(pl.lit(new)))
             .otherwise(origins),
         ).with_columns(
             origin_text=pl.col("origins").list.eval(pl.element().cast(pl.String)).list.join("_")
@@ -95,11 +99,14 @@ def lookup_latency(episodes: Path, daily: pl.DataFrame, samples: int = 200) -> f
     )
     rng = random.Random(1)
     starts = daily["start_ip"].to_list()
-    probes = [(rng.choice(starts) + 1, dt.date(2007, 1, 1) + dt.timedelta(days=rng.randrange(1096)))
-              for _ in range(samples)]
+    probes = [
+        (rng.choice(starts) + 1, dt.date(2007, 1, 1) + dt.timedelta(days=rng.randrange(1096)))
+        for _ in range(samples)
+    ]
     it = iter(probes)
-    return median_ms(lambda: con.execute("SELECT * FROM origin_of(?, ?)", next(it)).fetchall(),
-                     repeat=samples)
+    return median_ms(
+        lambda: con.execute("SELECT * FROM origin_of(?, ?)", next(it)).fetchall(), repeat=samples
+    )
 
 
 def main() -> None:
@@ -120,12 +127,16 @@ def main() -> None:
             "ratio (takedowns / python loop)": round(peer / ours, 1),
         }
         run = three_year_run(daily.drop("day", "snapshot_time"), args.days, args.churn, work)
-        numbers.update({
-            "daily tables folded": run["days"],
-            "episodes": run["episodes"],
-            "fold time (s)": run["fold_seconds"],
-            "origin_of(ip, day) median latency (ms)": round(lookup_latency(run["out"], daily), 2),
-        })
+        numbers.update(
+            {
+                "daily tables folded": run["days"],
+                "episodes": run["episodes"],
+                "fold time (s)": run["fold_seconds"],
+                "origin_of(ip, day) median latency (ms)": round(
+                    lookup_latency(run["out"], daily), 2
+                ),
+            }
+        )
     report("prefix2as", numbers)
 
 

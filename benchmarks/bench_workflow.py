@@ -39,12 +39,15 @@ def main() -> None:
         full = timed_run(snakemake_command(work, server.url, 2))
         noop = timed_run(snakemake_command(work, server.url, 2))
     jobs = len(list((work / "data/processed/qc").rglob("*.json")))
-    report("workflow", {
-        "daily prefix2as files": len(scenario.days),
-        "normalize jobs": jobs,
-        "full demo run, 2 cores (s)": round(full, 1),
-        "no-op re-run (s)": round(noop, 1),
-    })
+    report(
+        "workflow",
+        {
+            "daily prefix2as files": len(scenario.days),
+            "normalize jobs": jobs,
+            "full demo run, 2 cores (s)": round(full, 1),
+            "no-op re-run (s)": round(noop, 1),
+        },
+    )
 
 
 if __name__ == "__main__":
