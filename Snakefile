@@ -36,3 +36,6 @@ rule all:
         "results/tables/blocklist_space.csv",
         "results/tables/blocklist_watched_share.csv",
         "results/tables/spam_daily.csv",
+        "results/tables/spam_effects.csv",
+        "results/tables/concentration_changes.csv",
+        "results/tables/verdicts.csv",

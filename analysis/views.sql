@@ -6,6 +6,11 @@
 CREATE OR REPLACE VIEW watched_asns AS
 SELECT * FROM read_parquet('data/processed/watched_asns.parquet');
 
+-- The configured events with their analysis windows (pre_days before the cut-off; one post
+-- window per entry of post_days).
+CREATE OR REPLACE VIEW events AS
+SELECT * FROM read_parquet('data/processed/events.parquet');
+
 -- CAIDA prefix-to-AS: which daily snapshots the study used (day, time, collector, URL).
 CREATE OR REPLACE VIEW prefix2as_snapshots AS
 SELECT * FROM read_parquet('data/processed/prefix2as_snapshots.parquet');

@@ -12,19 +12,36 @@ import polars as pl
 from takedowns.provenance import mark_result
 
 
-def connect(views_sql: Path) -> duckdb.DuckDBPyConnection:
+def connect(
+    views_sql: Path, variables: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of ``analysis/views.sql`` defined.
 
-    Paths inside the views are relative to the current directory (the workflow's).
+    Paths inside the views are relative to the current directory (the workflow's). The cited
+    reference tables are registered as ``reference_events`` and ``published_figures``, and
+    each of ``variables`` is set for ``getvariable(name)`` in the SQL.
     """
+    from takedowns.reference import load_events, load_published_figures
+
     con = duckdb.connect(":memory:")
+    con.register("reference_events", load_events().to_arrow())
+    con.register("published_figures", load_published_figures().to_arrow())
+    for name, value in (variables or {}).items():
+        con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute(Path(views_sql).read_text(encoding="utf-8"))
     return con
 
 
-def query_file(views_sql: Path, query_sql: Path) -> pl.DataFrame:
+def sql_variables(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration values the SQL files read with ``getvariable``."""
+    return {"concentration_list": config["blocklists"]["concentration_list"]}
+
+
+def query_file(
+    views_sql: Path, query_sql: Path, variables: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
     """Run one SQL file (a single SELECT) after the views, returning a polars frame."""
-    con = connect(views_sql)
+    con = connect(views_sql, variables)
     try:
         return con.sql(Path(query_sql).read_text(encoding="utf-8")).pl()
     finally:

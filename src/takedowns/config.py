@@ -84,6 +84,12 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     end = _parse_date(config["period"]["end"], "period.end")
     if end < start:
         raise ConfigError(f"config key 'period.end': {end} is before period.start {start}")
+    listed = config["blocklists"]["concentration_list"]
+    if listed not in config["blocklists"]["lists"]:
+        raise ConfigError(
+            f"config key 'blocklists.concentration_list': {listed!r} is not one of the "
+            f"configured lists {sorted(config['blocklists']['lists'])}"
+        )
     verdict = config["verdict"]
     if verdict["post_days"] not in config["windows"]["post_days"]:
         raise ConfigError(

@@ -20,7 +20,7 @@ from takedowns.download import fetch, policy_for_host, verify_raw
 from takedowns.joblog import job_log
 from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
 from takedowns.qc import MalformedInput, qc_table, read_qc
-from takedowns.study import events, selected_days, watched_asns_frame
+from takedowns.study import events, events_frame, selected_days, watched_asns_frame
 from takedowns.tables import write_parquet
 
 RAW_ROOT = Path("data/raw")
@@ -152,9 +152,11 @@ def normalize_as_relationships(
         logger.info("%s: %d links", raw, frame.height)
 
 
-def watched_asns(out: Path, config: Mapping[str, Any]) -> None:
-    """Write the configured events and watched ASNs as a table."""
-    write_parquet(watched_asns_frame(config), Path(out), metadata=parquet_metadata(config))
+def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any]) -> None:
+    """Write the configured events (with their windows) and watched ASNs as tables."""
+    meta = parquet_metadata(config)
+    write_parquet(watched_asns_frame(config), Path(watched_out), metadata=meta)
+    write_parquet(events_frame(config), Path(events_out), metadata=meta)
 
 
 def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
@@ -164,11 +166,19 @@ def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) ->
     )
 
 
-def sql_table(views: Path, query: Path, out: Path, config: Mapping[str, Any]) -> None:
-    """Run one analysis SQL file and write its result as CSV."""
+def sql_table(
+    views: Path, query: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Run one analysis SQL file and write its result (CSV, or Parquet by the name)."""
     from takedowns import analysis
 
-    analysis.write_result(analysis.query_file(Path(views), Path(query)), Path(out), config)
+    with job_log(log) as logger:
+        frame = analysis.query_file(Path(views), Path(query), analysis.sql_variables(config))
+        if Path(out).suffix == ".parquet":
+            write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+        else:
+            analysis.write_result(frame, Path(out), config)
+        logger.info("%s -> %s: %d rows", query, out, frame.height)
 
 
 def address_space_figure(table: Path, out: Path, config: Mapping[str, Any]) -> None:

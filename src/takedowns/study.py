@@ -94,3 +94,29 @@ def watched_asns_frame(config: Mapping[str, Any]) -> pl.DataFrame:
             "nominal_cutoff": pl.Datetime("us", "UTC"),
         },
     )
+
+
+def events_frame(config: Mapping[str, Any]) -> pl.DataFrame:
+    """One row per event: name, nominal cut-off and the analysis windows (days)."""
+    windows = config["windows"]
+    return pl.DataFrame(
+        [
+            {
+                "event_id": e.event_id,
+                "event_name": e.name,
+                "nominal_cutoff": e.nominal_cutoff,
+                "pre_days": windows["pre_days"],
+                "post_days": sorted(windows["post_days"]),
+                "max_post_days": max(windows["post_days"]),
+            }
+            for e in events(config)
+        ],
+        schema={
+            "event_id": pl.String,
+            "event_name": pl.String,
+            "nominal_cutoff": pl.Datetime("us", "UTC"),
+            "pre_days": pl.Int32,
+            "post_days": pl.List(pl.Int32),
+            "max_post_days": pl.Int32,
+        },
+    )

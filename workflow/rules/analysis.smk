@@ -1,13 +1,14 @@
 # Analysis: study tables from the config, QC gathered, and DuckDB SQL over the Parquet.
 
 
-rule watched_asns:
+rule study_tables:
     output:
-        "data/processed/watched_asns.parquet",
+        watched="data/processed/watched_asns.parquet",
+        events="data/processed/events.parquet",
     log:
-        "logs/analysis/watched_asns.log",
+        "logs/analysis/study_tables.log",
     run:
-        jobs.watched_asns(output[0], config)
+        jobs.study_tables(output.watched, output.events, config)
 
 
 rule qc_files:
@@ -53,4 +54,77 @@ rule sql_result:
     wildcard_constraints:
         name="|".join(SQL_RESULTS),
     run:
-        jobs.sql_table(input.views, input.query, output[0], config)
+        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+
+
+rule concentration_input:
+    input:
+        views=ANALYSIS / "views.sql",
+        query=ANALYSIS / "concentration_input.sql",
+        tables=view_tables,
+        spam_daily="results/tables/spam_daily.csv",
+        blocklist_space="results/tables/blocklist_space.csv",
+    output:
+        "results/tables/concentration_input.parquet",
+    log:
+        "logs/analysis/concentration_input.log",
+    run:
+        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+
+
+rule spam_effects:
+    input:
+        daily="results/tables/spam_event_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+    output:
+        effects="results/tables/spam_effects.csv",
+        recovery="results/tables/spam_recovery.csv",
+    log:
+        "logs/analysis/spam_effects.log",
+    run:
+        jobs.spam_effects(
+            input.daily,
+            input.cutoffs,
+            output.effects,
+            output.recovery,
+            config,
+            log[0],
+        )
+
+
+rule concentration:
+    input:
+        "results/tables/concentration_input.parquet",
+    output:
+        indices="results/tables/concentration_windows.csv",
+        changes="results/tables/concentration_changes.csv",
+        gainers="results/tables/share_gainers.csv",
+    log:
+        "logs/analysis/concentration.log",
+    run:
+        jobs.concentration(
+            input[0], output.indices, output.changes, output.gainers, config, log[0]
+        )
+
+
+rule verdicts:
+    input:
+        effects="results/tables/spam_effects.csv",
+        recovery="results/tables/spam_recovery.csv",
+        changes="results/tables/concentration_changes.csv",
+    output:
+        csv="results/tables/verdicts.csv",
+        txt="results/verdicts.txt",
+    log:
+        "logs/analysis/verdicts.log",
+    run:
+        jobs.verdicts(
+            input.effects,
+            input.recovery,
+            input.changes,
+            None,
+            output.csv,
+            output.txt,
+            config,
+            log[0],
+        )

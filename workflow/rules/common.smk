@@ -27,6 +27,8 @@ SQL_RESULTS = [
     "blocklist_space",
     "blocklist_watched_share",
     "spam_daily",
+    "spam_event_daily",
+    "event_cutoffs",
 ]
 
 
@@ -203,6 +205,7 @@ def view_tables(wildcards=None):
     """Every table analysis/views.sql names: SQL rules depend on all of them."""
     return [
         "data/processed/watched_asns.parquet",
+        "data/processed/events.parquet",
         "data/processed/prefix_origin.parquet",
         "data/processed/prefix2as_snapshots.parquet",
         "data/processed/qc_files.parquet",
