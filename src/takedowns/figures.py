@@ -81,3 +81,146 @@ def address_space_figure(table: pl.DataFrame, png: Path, config: Mapping[str, An
         ax.legend(fontsize=7, title_fontsize=7)
     fig.tight_layout()
     _save(fig, png, config)
+
+
+def _event_axes(n: int, width: float = 4.4, height: float = 3.4):
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
+    return fig, axes[0]
+
+
+def spam_timeline_figure(
+    daily: pl.DataFrame, cutoffs: dict[str, Any], png: Path, config: Mapping[str, Any]
+) -> None:
+    """Daily spam-trap arrivals per event window: daily counts, 7-day mean, cut-off marked.
+
+    ``daily``: event_id, day, count, covered (analysis/spam_event_daily.sql); uncovered days
+    are drawn as gaps, never as zeros.
+    """
+    evs = events(config)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = _event_axes(len(evs))
+    for ax, ev in zip(axes, evs, strict=False):
+        part = (
+            daily.filter(pl.col("event_id") == ev.event_id)
+            .sort("day")
+            .with_columns(count=pl.when(pl.col("covered")).then(pl.col("count")))
+            .with_columns(mean7=pl.col("count").rolling_mean(7, min_samples=5))
+        )
+        frame = part.to_pandas()
+        ax.bar(frame["day"], frame["count"], color="#9ecae1", width=1.0, label="messages per day")
+        ax.plot(
+            frame["day"],
+            frame["mean7"],
+            color="#08519c",
+            linewidth=1.6,
+            label="trailing 7-day mean",
+        )
+        t0 = cutoffs.get(ev.event_id, ev.nominal_cutoff)
+        ax.axvline(
+            t0.replace(tzinfo=None), color="black", linestyle="--", linewidth=1, label="cut-off"
+        )
+        ax.set_title(ev.name)
+        ax.set_xlabel("day (UTC)")
+        ax.set_ylabel("spam-trap messages per day" if ax is axes[0] else "")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, png, config)
+
+
+def forest_figure(
+    effects: pl.DataFrame, comparison: pl.DataFrame, png: Path, config: Mapping[str, Any]
+) -> None:
+    """Relative change in daily spam after each cut-off (95 % CI), per event and post window.
+
+    Uses the first model family of ``effects.families``; published percent changes of the
+    same event are drawn as open diamonds beside the estimates.
+    """
+    family = config["effects"]["families"][0]
+    rows = effects.filter(
+        (pl.col("family") == family) & pl.col("relative_change").is_not_null()
+    ).sort("event_id", "post_days")
+    order = {e.event_id: i for i, e in enumerate(events(config))}
+    names = {e.event_id: e.name for e in events(config)}
+    rows = rows.with_columns(pl.col("event_id").replace_strict(order).alias("_o")).sort(
+        "_o", "post_days"
+    )
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(rows.height, 3) + 1.2))
+    labels = []
+    for y, r in enumerate(rows.iter_rows(named=True)):
+        change = 100 * r["relative_change"]
+        low, high = 100 * r["ci_low"], 100 * r["ci_high"]
+        ax.errorbar(
+            change, y, xerr=[[change - low], [high - change]], fmt="o", color="#08519c", capsize=3
+        )
+        labels.append(f"{names[r['event_id']]}, first {r['post_days']} days")
+        pub = comparison.filter(
+            (pl.col("event_id") == r["event_id"])
+            & (pl.col("unit") == "percent_change")
+            & pl.col("our_estimate").is_not_null()
+        )
+        if r["post_days"] == min(config["windows"]["post_days"]) and pub.height:
+            ax.scatter(
+                pub["published_value"].to_list(),
+                [y + 0.25] * pub.height,
+                marker="D",
+                facecolors="none",
+                edgecolors="#e6550d",
+                s=28,
+                label="published change" if y == 0 or not ax.get_legend() else None,
+            )
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"relative change in daily spam-trap arrivals, % (95 % CI, {family})")
+    handles, texts = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles[:1], texts[:1], fontsize=7, loc="lower right")
+    fig.tight_layout()
+    _save(fig, png, config)
+
+
+def concentration_figure(changes: pl.DataFrame, png: Path, config: Mapping[str, Any]) -> None:
+    """HHI over origin ASNs before and after each cut-off, and its change with a 95 % CI.
+
+    One row per event and measure, for the verdict's post window (``verdict.post_days``).
+    """
+    k = config["verdict"]["post_days"]
+    names = {e.event_id: e.name for e in events(config)}
+    rows = changes.filter(
+        (pl.col("index") == "hhi") & (pl.col("owner_kind") == "asn") & (pl.col("post_days") == k)
+    ).sort("event_id", "measure")
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 0.45 * max(rows.height, 3) + 1.4), sharey=True
+    )
+    labels = []
+    for y, r in enumerate(rows.iter_rows(named=True)):
+        labels.append(f"{names.get(r['event_id'], r['event_id'])}: {r['measure']}")
+        left.plot([r["pre"], r["post"]], [y, y], color="#bdbdbd", zorder=1)
+        left.scatter([r["pre"]], [y], color="#3182bd", zorder=2, label="pre" if y == 0 else None)
+        left.scatter(
+            [r["post"]],
+            [y],
+            color="#e6550d",
+            zorder=2,
+            label=f"first {k} days after" if y == 0 else None,
+        )
+        if r["ci_low"] is not None and r["ci_high"] is not None:
+            right.errorbar(
+                r["difference"],
+                y,
+                xerr=[[r["difference"] - r["ci_low"]], [r["ci_high"] - r["difference"]]],
+                fmt="o",
+                color="#08519c",
+                capsize=3,
+            )
+    left.set_yticks(range(len(labels)), labels)
+    left.invert_yaxis()
+    left.set_xlabel("HHI over origin ASNs")
+    left.legend(fontsize=7)
+    right.axvline(0, color="grey", linewidth=1)
+    right.set_xlabel("change in HHI, post - pre (95 % bootstrap CI)")
+    fig.tight_layout()
+    _save(fig, png, config)

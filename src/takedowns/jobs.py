@@ -626,3 +626,50 @@ def attribute_spam(
             frame.height,
             int((frame["origins"].list.len() > 0).sum()),
         )
+
+
+def published_comparison(
+    daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Our trap estimates beside the published figures (takedowns.comparison)."""
+    from takedowns import analysis
+    from takedowns.comparison import compare
+    from takedowns.reference import load_published_figures
+
+    with job_log(log) as logger:
+        frame = compare(
+            load_published_figures(),
+            pl.read_csv(daily, try_parse_dates=True),
+            _cutoffs(Path(cutoffs)),
+            config["windows"]["pre_days"],
+        )
+        analysis.write_result(frame, Path(out), config)
+        logger.info(
+            "%d published figures, %d compared",
+            frame.height,
+            frame["our_estimate"].is_not_null().sum(),
+        )
+
+
+def spam_timeline_figure(daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]) -> None:
+    """Draw the three-event spam timeline from its results tables."""
+    from takedowns import figures
+
+    frame = pl.read_csv(daily, try_parse_dates=True)
+    figures.spam_timeline_figure(frame, _cutoffs(Path(cutoffs)), Path(out), config)
+
+
+def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[str, Any]) -> None:
+    """Draw the forest plot of spam effects across the events."""
+    from takedowns import figures
+
+    figures.forest_figure(
+        pl.read_csv(effects), pl.read_csv(comparison, try_parse_dates=True), Path(out), config
+    )
+
+
+def concentration_figure(changes: Path, out: Path, config: Mapping[str, Any]) -> None:
+    """Draw concentration before/after with bootstrap intervals."""
+    from takedowns import figures
+
+    figures.concentration_figure(pl.read_csv(changes), Path(out), config)

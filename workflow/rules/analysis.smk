@@ -128,3 +128,16 @@ rule verdicts:
             config,
             log[0],
         )
+
+
+rule published_comparison:
+    input:
+        daily="results/tables/spam_event_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+        reference=workflow.source_path("../../data/reference/published_figures.csv"),
+    output:
+        "results/tables/published_comparison.csv",
+    log:
+        "logs/analysis/published_comparison.log",
+    run:
+        jobs.published_comparison(input.daily, input.cutoffs, output[0], config, log[0])

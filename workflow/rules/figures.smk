@@ -14,3 +14,50 @@ rule address_space_figure:
         "logs/figures/address_space_daily.log",
     run:
         jobs.address_space_figure(input[0], output[0], config)
+
+
+rule spam_timeline_figure:
+    input:
+        daily="results/tables/spam_event_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+    output:
+        report(
+            "results/figures/spam_timeline.png",
+            caption="../report/spam_timeline.rst",
+            category="Spam",
+        ),
+    log:
+        "logs/figures/spam_timeline.log",
+    run:
+        jobs.spam_timeline_figure(input.daily, input.cutoffs, output[0], config)
+
+
+rule forest_figure:
+    input:
+        effects="results/tables/spam_effects.csv",
+        comparison="results/tables/published_comparison.csv",
+    output:
+        report(
+            "results/figures/spam_effects_forest.png",
+            caption="../report/spam_effects_forest.rst",
+            category="Comparison",
+        ),
+    log:
+        "logs/figures/spam_effects_forest.log",
+    run:
+        jobs.forest_figure(input.effects, input.comparison, output[0], config)
+
+
+rule concentration_figure:
+    input:
+        "results/tables/concentration_changes.csv",
+    output:
+        report(
+            "results/figures/concentration.png",
+            caption="../report/concentration.rst",
+            category="Dispersion",
+        ),
+    log:
+        "logs/figures/concentration.log",
+    run:
+        jobs.concentration_figure(input[0], output[0], config)
