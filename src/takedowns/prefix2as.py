@@ -123,8 +123,12 @@ def _lines(data: bytes) -> pl.DataFrame:
     if not data:
         return pl.DataFrame(schema={"line": pl.String})
     return pl.read_csv(
-        io.BytesIO(data), separator="\x1f", has_header=False, quote_char=None,
-        schema={"line": pl.String}, encoding="utf8-lossy",
+        io.BytesIO(data),
+        separator="\x1f",
+        has_header=False,
+        quote_char=None,
+        schema={"line": pl.String},
+        encoding="utf8-lossy",
     ).with_columns(pl.col("line").fill_null("").str.strip_suffix("\r"))
 
 
