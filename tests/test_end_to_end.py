@@ -230,3 +230,75 @@ def test_spam_daily_matches_the_planted_archives(run) -> None:
     spam_qc = qc.filter(pl.col("stage") == "spamtrap")
     assert spam_qc.height == len(truth.archives)
     assert spam_qc["records_read"].sum() == truth.messages.height
+
+
+def test_planted_spam_drop_is_covered_by_the_effect_interval(run) -> None:
+    work, scenario, _ = run
+    effects = pl.read_csv(work / "results/tables/spam_effects.csv")
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E_CONFIG)
+    k, pre = config["verdict"]["post_days"], config["windows"]["pre_days"]
+    daily = scenario.spam.daily_counts()
+    for event in scenario.spam.events.values():
+        # The planted change as written into the archives: post-window mean / pre-window mean.
+        t0 = event.cutoff.date()
+        before = daily.filter(
+            pl.col("day").is_between(t0 - dt.timedelta(days=pre), t0, closed="left")
+        )
+        after = daily.filter(pl.col("day").is_between(t0, t0 + dt.timedelta(days=k), closed="none"))
+        planted = after["messages"].mean() / before["messages"].mean() - 1
+        assert planted == pytest.approx(-event.planted_drop, abs=0.05)
+        for family in config["effects"]["families"]:
+            row = effects.filter(
+                (pl.col("event_id") == event.event_id)
+                & (pl.col("family") == family)
+                & (pl.col("post_days") == k)
+            ).row(0, named=True)
+            assert row["relative_change"] == pytest.approx(planted, abs=0.03), (family, row)
+            if family == config["effects"]["families"][0]:  # the family the verdict reads
+                assert row["ci_low"] <= planted <= row["ci_high"], (family, planted, row)
+        # (The generated counts carry no sampling noise, so the quasi-Poisson intervals,
+        # scaled by the observed dispersion, are far narrower than real data would give.)
+    mccolo = effects.filter(pl.col("event_id") == "mccolo")
+    assert mccolo.height == len(config["effects"]["families"]) * len(config["windows"]["post_days"])
+    assert (mccolo["ci_high"] < 0).all()  # a significant drop in every window and family
+
+
+def test_planted_shift_of_sending_networks_is_found(run) -> None:
+    work, scenario, _ = run
+    changes = pl.read_csv(work / "results/tables/concentration_changes.csv")
+    hhi = changes.filter(
+        (pl.col("index") == "hhi")
+        & (pl.col("measure") == "spam_sources_excl_targets")
+        & (pl.col("post_days") == 15)
+    )
+    mccolo = hhi.filter(pl.col("event_id") == "mccolo").row(0, named=True)
+    # McColo's botnet networks lost most of their share: the rest got less concentrated.
+    assert scenario.spam.events["mccolo"].botnet_share_after < 0.5
+    assert mccolo["ci_high"] < 0
+    verdicts = pl.read_csv(work / "results/tables/verdicts.csv")
+    assert set(verdicts["verdict"]) <= {"stayed down", "recovered", "dispersed", "inconclusive"}
+    assert verdicts.filter(pl.col("event_id") == "mccolo")["verdict"][0] == "dispersed"
+    text = (work / "results/verdicts.txt").read_text()
+    assert text.startswith("SYNTHETIC") and "decided by" in text
+    comparison = pl.read_csv(work / "results/tables/published_comparison.csv")
+    ironport = comparison.filter(pl.col("figure_id") == 1).row(0, named=True)
+    assert ironport["published_value"] == -66.7
+    expected = -100 * scenario.spam.events["mccolo"].planted_drop
+    assert ironport["our_estimate"] == pytest.approx(expected, abs=6)
+
+
+def test_nothing_planted_gives_no_effect_and_no_dispersion(tmp_path: Path) -> None:
+    """The null scenario: level spam, the same senders, no new listings, no moves."""
+    root = tmp_path / "mirror"
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E_CONFIG)
+    generate_mirror(root, config, background_prefixes=800, plant_effects=False)
+    work = tmp_path / "work"
+    with serve(root) as server:
+        result = run_workflow(work, server.url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    effects = pl.read_csv(work / "results/tables/spam_effects.csv")
+    primary = effects.filter(pl.col("family") == config["effects"]["families"][0])
+    assert primary.height == 3 * len(config["windows"]["post_days"])
+    assert ((primary["ci_low"] <= 0) & (primary["ci_high"] >= 0)).all(), primary
+    verdicts = pl.read_csv(work / "results/tables/verdicts.csv")
+    assert set(verdicts["verdict"]) <= {"inconclusive", "stayed down"}, verdicts

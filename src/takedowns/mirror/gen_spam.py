@@ -217,6 +217,7 @@ def generate_spam(
     *,
     messages_per_unit: int = 40,
     bad_per_kind: int = 2,
+    event_weights: Mapping[str, tuple[float, float]] | None = None,
 ) -> SpamTruth:
     """Write one 7z archive per year of the scenario's days; return the ground truth.
 
@@ -235,7 +236,8 @@ def generate_spam(
         nets = pool[used : used + BOTNET_NETWORKS]
         used += BOTNET_NETWORKS
         groups[event_id] = nets
-        weight, remaining = EVENT_WEIGHTS.get(event_id, DEFAULT_WEIGHT)
+        weights = EVENT_WEIGHTS if event_weights is None else event_weights
+        weight, remaining = weights.get(event_id, DEFAULT_WEIGHT)
         events[event_id] = SpamEventTruth(
             event_id, ev.cutoff, tuple(a for _, a in nets), tuple(p for p, _ in nets),
             weight, remaining, 0.0, 0.0, 0.0,

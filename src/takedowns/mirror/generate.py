@@ -187,8 +187,14 @@ def generate_mirror(
     seed: int = 2008,
     background_prefixes: int = 2000,
     move_after_days: int = 2,
+    plant_effects: bool = True,
 ) -> Scenario:
-    """Write the archive tree for the days ``config`` selects and return its ground truth."""
+    """Write the archive tree for the days ``config`` selects and return its ground truth.
+
+    With ``plant_effects=False`` nothing that the analysis measures is planted: spam volume
+    and its mix of sending networks stay level across every cut-off, no prefix moves to a new
+    origin and no unrelated network gets listed (a null scenario for the verdicts).
+    """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE, encoding="utf-8")
@@ -199,10 +205,14 @@ def generate_mirror(
         if not prefixes:  # an event the generator has no published prefixes for
             prefixes = {ev.asns[0]: (f"198.18.{4 * i}.0/22",)}
         first_prefix = next(iter(prefixes.values()))[-1]
-        move = PlantedMove(
-            prefix=first_prefix,
-            new_origin=NEW_ORIGIN_BASE + i,
-            from_day=ev.nominal_cutoff.date() + dt.timedelta(days=move_after_days),
+        move = (
+            PlantedMove(
+                prefix=first_prefix,
+                new_origin=NEW_ORIGIN_BASE + i,
+                from_day=ev.nominal_cutoff.date() + dt.timedelta(days=move_after_days),
+            )
+            if plant_effects
+            else None
         )
         planted[ev.event_id] = PlantedEvent(
             ev.event_id,
@@ -224,8 +234,11 @@ def generate_mirror(
     from takedowns.mirror.gen_delegations import generate_delegations
     from takedowns.mirror.gen_spam import generate_spam
 
-    scenario.blocklists = generate_blocklists(root, config, scenario, rng)
-    scenario.spam = generate_spam(root, config, scenario, rng)
+    level = None if plant_effects else {e.event_id: (0.5, 1.0) for e in events(config)}
+    scenario.blocklists = generate_blocklists(
+        root, config, scenario, rng, dispersion_per_event=4 if plant_effects else 0
+    )
+    scenario.spam = generate_spam(root, config, scenario, rng, event_weights=level)
     scenario.delegations = generate_delegations(root, config, scenario, rng)
     return scenario
 
