@@ -7,7 +7,7 @@ CORES  ?= all
 DEMO_DIR  ?= demo
 DEMO_PORT ?= 8765
 
-.PHONY: help setup reproduce test demo lint format lock bench clean-demo
+.PHONY: help setup reproduce test demo lint format lock bench release clean-demo
 
 help:
 	@echo "make reproduce   the full study from the real archives (needs internet)"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo        the whole workflow offline against a generated, SYNTHETIC archive mirror"
 	@echo "make lint        ruff, snakemake --lint and formatting checks"
 	@echo "make bench       the ratio benchmarks in benchmarks/"
+	@echo "make release     one archive of data/processed + results + checksums, in dist/"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -49,6 +50,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+release: $(STAMP)
+	$(BIN)/python -m takedowns.release --directory . --dist dist
 
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

@@ -26,20 +26,16 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        "data/processed/prefix_origin.parquet",
-        "data/processed/prefix2as_snapshots.parquet",
-        as_relationships_outputs,
-        "data/processed/qc_files.parquet",
-        "results/tables/address_space_daily.csv",
-        "results/figures/address_space_daily.png",
-        "results/figures/spam_timeline.png",
-        "results/figures/spam_effects_forest.png",
-        "results/figures/concentration.png",
-        blocklist_tables,
-        "results/tables/blocklist_space.csv",
-        "results/tables/blocklist_watched_share.csv",
-        "results/tables/spam_daily.csv",
-        "results/tables/spam_effects.csv",
-        "results/tables/concentration_changes.csv",
-        "results/tables/verdicts.csv",
-        "results/tables/published_comparison.csv",
+        study_outputs,
+        "data/processed/datapackage.json",
+
+
+rule datapackage:
+    input:
+        study_outputs,
+    output:
+        "data/processed/datapackage.json",
+    log:
+        "logs/package/datapackage.log",
+    run:
+        jobs.datapackage(output[0], config, log[0])

@@ -302,3 +302,34 @@ def test_nothing_planted_gives_no_effect_and_no_dispersion(tmp_path: Path) -> No
     assert ((primary["ci_low"] <= 0) & (primary["ci_high"] >= 0)).all(), primary
     verdicts = pl.read_csv(work / "results/tables/verdicts.csv")
     assert set(verdicts["verdict"]) <= {"inconclusive", "stayed down"}, verdicts
+
+
+def test_data_package_and_release(run, tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    from takedowns.release import make_release
+
+    work, _, _ = run
+    package = json.loads((work / "data/processed/datapackage.json").read_text())
+    assert package["title"].startswith("SYNTHETIC")
+    paths = {r["path"]: r for r in package["resources"]}
+    episodes = paths["prefix_origin.parquet"]
+    data = (work / "data/processed/prefix_origin.parquet").read_bytes()
+    assert episodes["bytes"] == len(data)
+    assert episodes["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert episodes["rows"] == pl.read_parquet(work / "data/processed/prefix_origin.parquet").height
+    assert all(f["description"] for r in package["resources"] for f in r["schema"]["fields"])
+    archive = make_release(work, tmp_path / "dist")
+    assert "SYNTHETIC" in archive.name
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        top = names[0].split("/")[0]
+        sums = tar.extractfile(f"{top}/SHA256SUMS").read().decode().splitlines()
+        for line in sums[:20]:
+            digest, name = line.split(maxsplit=1)
+            assert hashlib.sha256(tar.extractfile(f"{top}/{name}").read()).hexdigest() == digest
+    assert f"{top}/data/processed/datapackage.json" in names
+    assert f"{top}/CITATION.cff" in names
+    assert not any("/data/raw/" in n for n in names)
+    assert len(sums) == len(names) - 1

@@ -673,3 +673,12 @@ def concentration_figure(changes: Path, out: Path, config: Mapping[str, Any]) ->
     from takedowns import figures
 
     figures.concentration_figure(pl.read_csv(changes), Path(out), config)
+
+
+def datapackage(out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
+    """Write data/processed/datapackage.json over every processed Parquet file."""
+    from takedowns import datapackage as dp
+
+    with job_log(log) as logger:
+        package = dp.write(Path(out).parent, Path(out), config)
+        logger.info("%d resources", len(package["resources"]))

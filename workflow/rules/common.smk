@@ -220,3 +220,22 @@ def view_tables(wildcards=None):
 
 def blocklist_entries_tables(wildcards=None):
     return [f"data/processed/blocklist_entries/{b}.parquet" for b in blocklist_names()]
+
+
+def study_outputs(wildcards=None):
+    """Every table, figure and processed dataset of the study (what `rule all` asks for)."""
+    return [
+        *view_tables(),
+        *[f"results/tables/{name}.csv" for name in SQL_RESULTS],
+        "results/tables/spam_effects.csv",
+        "results/tables/spam_recovery.csv",
+        "results/tables/concentration_changes.csv",
+        "results/tables/share_gainers.csv",
+        "results/tables/verdicts.csv",
+        "results/verdicts.txt",
+        "results/tables/published_comparison.csv",
+        "results/figures/address_space_daily.png",
+        "results/figures/spam_timeline.png",
+        "results/figures/spam_effects_forest.png",
+        "results/figures/concentration.png",
+    ]
