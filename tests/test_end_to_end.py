@@ -129,6 +129,11 @@ def test_raw_files_are_checksummed_as_served(run, mirror_root) -> None:
 def test_qc_counts_every_file(run) -> None:
     work, scenario, _ = run
     qc = pl.read_parquet(work / "data/processed/qc_files.parquet")
+    # Every record read is either kept or skipped for a stated reason, in every stage.
+    unaccounted = qc.filter(
+        pl.col("records_read") != pl.col("records_kept") + pl.col("records_skipped")
+    )
+    assert unaccounted.is_empty(), unaccounted.select("stage", "source_file", "note").rows()
     daily = qc.filter(pl.col("stage") == "prefix2as")
     assert daily.height == len(scenario.days)
     assert (daily["records_skipped"] == 0).all() and (daily["status"] == "ok").all()

@@ -208,8 +208,11 @@ def read_delegated(
     ).cast(IP_COUNTRY_SCHEMA)
     out = out.sort("start_ip", "end_ip")
     qc.records_kept = out.height
-    overlaps = overlapping_ranges(out)
     others = ipv4.height - kept.height
+    # Not malformed, but not kept either: counted as skipped, after the malformed-limit check.
+    qc.skip("not_ipv4", good.height - ipv4.height)
+    qc.skip("status_not_allocated_or_assigned", others)
+    overlaps = overlapping_ranges(out)
     qc.note = (
         f"registry={registry} snapshot={snapshot} ipv4_kept={out.height} "
         f"ipv4_other_status={others} non_ipv4={good.height - ipv4.height} "
