@@ -72,3 +72,12 @@ SELECT * FROM read_parquet('data/processed/spam_attributed/*.parquet');
 -- Registry country of IPv4 ranges, one snapshot per registry and month, with validity.
 CREATE OR REPLACE VIEW ip_country AS
 SELECT * FROM read_parquet('data/processed/ip_country.parquet');
+
+-- RouteViews / RIS elements (one Parquet per raw MRT file): RIB entries and updates that touch
+-- the watched ASNs or their pre-window prefixes (every IPv4 element with routing.keep_all).
+CREATE OR REPLACE VIEW routing_elements AS
+SELECT * FROM read_parquet('data/processed/routing/*/*.parquet');
+
+-- Every peer of every routing file with its IPv4/IPv6 element counts (share denominators).
+CREATE OR REPLACE VIEW routing_peers AS
+SELECT * FROM read_parquet('data/processed/routing_peers/*/*.parquet');

@@ -28,8 +28,14 @@ def test_citation_file_is_valid_cff() -> None:
 
 def test_citation_lists_the_upstream_datasets() -> None:
     titles = " | ".join(ref["title"] for ref in load_cff()["references"])
-    for source in ("Route Views", "RIPE RIS", "Prefix to AS", "AS Relationships",
-                   "spam trap", "Internet Archive"):
+    for source in (
+        "Route Views",
+        "RIPE RIS",
+        "Prefix to AS",
+        "AS Relationships",
+        "spam trap",
+        "Internet Archive",
+    ):
         assert source in titles, source
 
 

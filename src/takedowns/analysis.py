@@ -24,6 +24,7 @@ def connect(
     from takedowns.reference import load_events, load_published_figures
 
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
     con.register("reference_events", load_events().to_arrow())
     con.register("published_figures", load_published_figures().to_arrow())
     for name, value in (variables or {}).items():
@@ -34,7 +35,13 @@ def connect(
 
 def sql_variables(config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration values the SQL files read with ``getvariable``."""
-    return {"concentration_list": config["blocklists"]["concentration_list"]}
+    from takedowns.routing_sources import sql_parameters
+
+    return {
+        "concentration_list": config["blocklists"]["concentration_list"],
+        "rehoming_days": config["verdict"]["rehoming_days"],
+        **sql_parameters(config),
+    }
 
 
 def query_file(
@@ -48,9 +55,17 @@ def query_file(
         con.close()
 
 
+def flatten_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns as space-separated text (CSV holds no nested data): [1, 2] -> '1 2'."""
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(
+        pl.col(name).list.eval(pl.element().cast(pl.String)).list.join(" ") for name in lists
+    )
+
+
 def write_result(frame: pl.DataFrame, out: Path, config: Mapping[str, Any]) -> None:
     """Write a results table as CSV (marked when the run is synthetic), atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    mark_result(frame, config).write_csv(tmp)
+    flatten_lists(mark_result(frame, config)).write_csv(tmp)
     tmp.replace(out)

@@ -682,3 +682,17 @@ def datapackage(out: Path, config: Mapping[str, Any], log: Path | None = None) -
     with job_log(log) as logger:
         package = dp.write(Path(out).parent, Path(out), config)
         logger.info("%d resources", len(package["resources"]))
+
+
+def routing_listing(
+    listing_id: str, page: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Select the dumps and update files of one month listing."""
+    from takedowns import routing_sources
+
+    with job_log(log) as logger:
+        verify_raw(Path(page), CHECKSUMS)
+        listing = routing_sources.listing_by_id(config, listing_id)
+        chosen = routing_sources.select_from_listing(Path(page), listing, config)
+        routing_sources.write_selection(chosen, Path(out))
+        logger.info("%s: %d files selected", listing.url, chosen.height)

@@ -20,6 +20,7 @@ rule qc_files:
         blocklist_list_qc,
         spam_qc,
         delegated_qc,
+        routing_qc,
     output:
         "data/processed/qc_files.parquet",
     log:
@@ -112,6 +113,7 @@ rule verdicts:
         effects="results/tables/spam_effects.csv",
         recovery="results/tables/spam_recovery.csv",
         changes="results/tables/concentration_changes.csv",
+        rehoming="results/tables/rehoming_summary.csv",
     output:
         csv="results/tables/verdicts.csv",
         txt="results/verdicts.txt",
@@ -122,7 +124,7 @@ rule verdicts:
             input.effects,
             input.recovery,
             input.changes,
-            None,
+            input.rehoming,
             output.csv,
             output.txt,
             config,
@@ -141,3 +143,31 @@ rule published_comparison:
         "logs/analysis/published_comparison.log",
     run:
         jobs.published_comparison(input.daily, input.cutoffs, output[0], config, log[0])
+
+
+rule rehoming_summary:
+    input:
+        views=ANALYSIS / "views.sql",
+        query=ANALYSIS / "rehoming_summary.sql",
+        tables=view_tables,
+        rehoming="results/tables/routing_rehoming.csv",
+    output:
+        "results/tables/rehoming_summary.csv",
+    log:
+        "logs/analysis/rehoming_summary.log",
+    run:
+        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+
+
+rule event_cutoffs:
+    input:
+        views=ANALYSIS / "views.sql",
+        query=ANALYSIS / "event_cutoffs.sql",
+        tables=view_tables,
+        cutoff="results/tables/routing_cutoff.csv",
+    output:
+        "results/tables/event_cutoffs.csv",
+    log:
+        "logs/analysis/event_cutoffs.log",
+    run:
+        jobs.sql_table(input.views, input.query, output[0], config, log[0])

@@ -1,10 +1,11 @@
 # Shared set-up: the config is validated before any job runs, then helpers that map
 # the study design (profile, windows) to file lists. Logic lives in the takedowns package.
+import json
 import sys
 from datetime import date
 from pathlib import Path
 
-from takedowns import jobs
+from takedowns import jobs, routing_sources
 from takedowns.config import ConfigError, validate_config
 from takedowns.sources import (
     as_relationships_url,
@@ -20,7 +21,25 @@ try:
 except ConfigError as error:
     sys.exit(f"takedowns: {error}")
 
+
 ANALYSIS = Path(workflow.basedir) / "analysis"
+
+
+def check_raw_files():
+    """Refuse, before any job, a raw file whose bytes changed since it was downloaded."""
+    from takedowns.download import ChecksumMismatch
+    from takedowns.rawcheck import check_raw_tree
+
+    try:
+        check_raw_tree(Path("data/raw/SHA256SUMS"))
+    except ChecksumMismatch as error:
+        sys.exit(f"takedowns: {error}")
+
+
+# Checked when the workflow is read, before any job (and even when no job would rerun).
+check_raw_files()
+
+
 # Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv
 SQL_RESULTS = [
     "address_space_daily",
@@ -28,7 +47,10 @@ SQL_RESULTS = [
     "blocklist_watched_share",
     "spam_daily",
     "spam_event_daily",
-    "event_cutoffs",
+    "routing_visibility",
+    "routing_upstreams",
+    "routing_rehoming",
+    "routing_cutoff",
 ]
 
 
@@ -215,6 +237,8 @@ def view_tables(wildcards=None):
         *spam_attributed_outputs(),
         *[f"data/processed/spam_messages/{y}.parquet" for y in spam_years()],
         "data/processed/ip_country.parquet",
+        *routing_outputs(),
+        *routing_peer_outputs(),
     ]
 
 
@@ -231,6 +255,8 @@ def study_outputs(wildcards=None):
         "results/tables/spam_recovery.csv",
         "results/tables/concentration_changes.csv",
         "results/tables/share_gainers.csv",
+        "results/tables/rehoming_summary.csv",
+        "results/tables/event_cutoffs.csv",
         "results/tables/verdicts.csv",
         "results/verdicts.txt",
         "results/tables/published_comparison.csv",
@@ -239,3 +265,62 @@ def study_outputs(wildcards=None):
         "results/figures/spam_effects_forest.png",
         "results/figures/concentration.png",
     ]
+
+
+# --- routing (RouteViews, RIPE RIS) -----------------------------------------------------------
+
+
+def routing_job_config(wildcards):
+    """The part of the config a routing normalize job reads, as JSON (a rerun trigger)."""
+    keys = ("events", "windows", "routing", "qc", "synthetic", "profile")
+    return json.dumps({k: config[k] for k in keys}, sort_keys=True)
+
+
+def routing_listing_page(wildcards):
+    return routing_sources.listing_by_id(config, wildcards.listing).raw_path
+
+
+def routing_selection(wildcards=None):
+    return routing_sources.read_selection(
+        [
+            checkpoints.routing_listing.get(listing=x.id).output[0]
+            for x in routing_sources.listings(config)
+        ]
+    )
+
+
+def _routing_paths(pattern):
+    sel = routing_selection()
+    return [pattern.format(c=c, n=n) for c, n in zip(sel["collector"], sel["name"])]
+
+
+def routing_outputs(wildcards=None):
+    return _routing_paths("data/processed/routing/{c}/{n}.parquet")
+
+
+def routing_peer_outputs(wildcards=None):
+    return _routing_paths("data/processed/routing_peers/{c}/{n}.parquet")
+
+
+def routing_qc(wildcards=None):
+    return _routing_paths("data/processed/qc/routing/{c}/{n}.json")
+
+
+def routing_row(wildcards):
+    sel = routing_selection()
+    rows = sel.filter(
+        (sel["collector"] == wildcards.collector) & (sel["name"] == wildcards.file)
+    )
+    if rows.height != 1:
+        raise ValueError(
+            f"no routing file {wildcards.collector}/{wildcards.file} selected"
+        )
+    return rows.row(0, named=True)
+
+
+def routing_raw_for_file(wildcards):
+    return routing_row(wildcards)["raw_path"]
+
+
+def routing_source_name(wildcards):
+    return routing_row(wildcards)["raw_path"].removeprefix("data/raw/")

@@ -103,6 +103,7 @@ class Scenario:
     blocklists: Any = None  # BlocklistTruth of takedowns.mirror.gen_blocklists
     spam: Any = None  # SpamTruth of takedowns.mirror.gen_spam
     delegations: Any = None  # DelegationTruth of takedowns.mirror.gen_delegations
+    routing: Any = None  # RoutingTruth of takedowns.mirror.gen_routing
 
     def origins_on(self, day: dt.date) -> list[tuple[str, int]]:
         """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day``."""
@@ -188,12 +189,15 @@ def generate_mirror(
     background_prefixes: int = 2000,
     move_after_days: int = 2,
     plant_effects: bool = True,
+    include_routing: bool = True,
 ) -> Scenario:
     """Write the archive tree for the days ``config`` selects and return its ground truth.
 
     With ``plant_effects=False`` nothing that the analysis measures is planted: spam volume
     and its mix of sending networks stay level across every cut-off, no prefix moves to a new
     origin and no unrelated network gets listed (a null scenario for the verdicts).
+    ``include_routing=False`` leaves out the RouteViews/RIS trees (for tests that write their
+    own with other settings).
     """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -240,6 +244,10 @@ def generate_mirror(
     )
     scenario.spam = generate_spam(root, config, scenario, rng, event_weights=level)
     scenario.delegations = generate_delegations(root, config, scenario, rng)
+    if include_routing:
+        from takedowns.mirror.gen_routing import generate_routing
+
+        scenario.routing = generate_routing(root, config, scenario, rng)
     return scenario
 
 

@@ -1,0 +1,227 @@
+"""MRT normalization (takedowns.mrt) against ``bgpdump -m > /dev/null`` on the same files.
+
+1. The real files in ../shared/realdata/routing (two RIS update files, the truncated
+   route-views2 RIB slice): elements/s of ``bgpdump -m`` and of :func:`normalize_mrt`, both
+   with the study's watch (the configured ASNs and their published prefixes: the workflow's
+   mode) and with ``keep_all`` (every element to Parquet), and the time ratio ours/bgpdump.
+2. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
+   (default 1,000,000): the same comparison, and the peak memory of a normalization of that
+   file and of one twice its size (bounded memory: it must not grow with the file).
+3. Projections for the real study (stated assumptions): files, download volume and CPU time
+   of the ``core`` and ``full`` profiles, from the measured throughput.
+
+Usage: python -m benchmarks.bench_mrt [--entries 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import ipaddress
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks._common import REALDATA, REPO, report
+from takedowns.config import load_config
+from takedowns.mirror import mrt_writer as mw
+from takedowns.mirror.generate import published_prefixes
+from takedowns.mrt import Watch, normalize_mrt
+from takedowns.routing_sources import rib_days, update_windows
+from takedowns.study import events
+
+BGPDUMP = shutil.which("bgpdump")
+REAL = ("updates.20071015.1505.gz", "updates.20070211.0141.gz", "rib.20080501.0644_firstMB.bz2")
+#: The real RIB slice: 1 MiB of bzip2 holds 139,291 entries of a 270,849-prefix table.
+ENTRIES_PER_MIB = 139_291
+FULL_TABLE_ENTRIES = round(270_849 * 139_291 / 3_507)  # prefixes x entries per prefix
+
+
+def study_watch() -> Watch:
+    config = load_config()
+    asns, prefixes = set(), []
+    for event in events(config):
+        asns.update(event.asns)
+        for listed in published_prefixes(event.event_id, event.asns).values():
+            prefixes += listed
+    return Watch.build(asns, prefixes=prefixes)
+
+
+def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bgpdump_run(path: Path) -> None:
+    with open("/dev/null", "wb") as sink:
+        subprocess.run([BGPDUMP, "-q", "-m", str(path)], stdout=sink, check=True)
+
+
+def bgpdump_lines(path: Path) -> int:
+    out = subprocess.run([BGPDUMP, "-q", "-m", str(path)], capture_output=True, check=True)
+    return out.stdout.count(b"\n")
+
+
+def compare(path: Path, out: Path, watch: Watch, repeat: int) -> dict[str, object]:
+    """Times of bgpdump and of normalize_mrt (watched and keep_all) on one file."""
+
+    def ours(**kw: object) -> None:
+        normalize_mrt(path, out, collector="bench", allow_partial=True, **kw)  # type: ignore[arg-type]
+
+    qc = normalize_mrt(path, out, collector="bench", keep_all=True, allow_partial=True)
+    elements = qc.records_kept + qc.skipped.get("elements_ipv6", 0)
+    t_watch = timed(lambda: ours(watch=watch), repeat)
+    t_all = timed(lambda: ours(keep_all=True), repeat)
+    row: dict[str, object] = {
+        "elements": elements,
+        "takedowns watched elements/s": round(elements / t_watch),
+        "takedowns keep_all elements/s": round(elements / t_all),
+    }
+    if BGPDUMP:
+        assert bgpdump_lines(path) == elements, path
+        t_dump = timed(lambda: bgpdump_run(path), repeat)
+        row["bgpdump -m elements/s"] = round(elements / t_dump)
+        row["ratio watched/bgpdump (time)"] = round(t_watch / t_dump, 2)
+        row["ratio keep_all/bgpdump (time)"] = round(t_all / t_dump, 2)
+    return row
+
+
+def generated_rib(path: Path, entries: int, peers: int = 40) -> int:
+    """A TABLE_DUMP v1 RIB, bzip2: ``entries // peers`` prefixes seen by ``peers`` peers,
+    each through one of a few transit ASes (paths of three ASes, as in 2008 tables)."""
+    rng = random.Random(2008)
+    peer_asns = (174, 701, 1239, 2914, 3356, 3549, 6939, 7018, 1299, 3257)
+    peer_list = [(f"203.0.113.{i + 1}", peer_asns[i % len(peer_asns)]) for i in range(peers)]
+    packed = {ip: ipaddress.IPv4Address(ip).packed for ip, _ in peer_list}
+    transits = (174, 701, 1239, 2914, 3257, 3356, 6453, 6762)
+    attrs_cache: dict[tuple[str, int, int], bytes] = {}
+    ts = 1226390400
+    compressor = bz2.BZ2Compressor(9)
+    chunks: list[bytes] = []
+    seq = 0
+    net = int(ipaddress.IPv4Address("12.0.0.0"))
+    with open(path, "wb") as fh:
+        for _ in range(entries // peers):
+            length = rng.choice((16, 19, 20, 22, 23, 24, 24, 24))
+            size = 1 << (32 - length)
+            net = (net + size - 1) // size * size
+            origin = rng.randrange(1000, 60000)
+            for ip, asn in peer_list:
+                transit = transits[(origin + asn) % len(transits)]
+                key = (ip, transit, origin)
+                attrs = attrs_cache.get(key)
+                if attrs is None:
+                    attrs = mw.path_attributes(f"{asn} {transit} {origin}", ip, four_byte=False)
+                    attrs_cache[key] = attrs
+                body = (
+                    struct.pack(
+                        ">HHIBBI4sHH",
+                        0,
+                        seq & 0xFFFF,
+                        net,
+                        length,
+                        1,
+                        ts,
+                        packed[ip],
+                        asn,
+                        len(attrs),
+                    )
+                    + attrs
+                )
+                chunks.append(struct.pack(">IHHI", ts, 12, 1, len(body)) + body)
+                seq += 1
+            net += size
+            if len(chunks) > 50_000:
+                fh.write(compressor.compress(b"".join(chunks)))
+                chunks.clear()
+        fh.write(compressor.compress(b"".join(chunks)) + compressor.flush())
+    return seq
+
+
+def peak_rss_kib(path: Path, out: Path, watch: Watch) -> int:
+    """Peak RSS (KiB) of a normalization run in a fresh interpreter (GNU time)."""
+    code = (
+        "from pathlib import Path; from takedowns.mrt import Watch, normalize_mrt; "
+        f"normalize_mrt(Path({str(path)!r}), Path({str(out)!r}), collector='bench', "
+        f"watch=Watch.build({sorted(watch.asns)!r}, ranges={list(watch.ranges)!r}))"
+    )
+    res = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(res.stderr.strip().splitlines()[-1])
+
+
+def projections(per_entry_seconds: float) -> dict[str, object]:
+    """Files, download volume and CPU time of the real study per profile (assumptions in
+    the keys: a full route-views2 table of 2008, RIS rrc00 dumps of the same size)."""
+    out: dict[str, object] = {
+        "assumptions": (
+            f"a RIB holds {FULL_TABLE_ENTRIES:,} entries (270,849 prefixes x the real slice's "
+            f"entries per prefix) at {ENTRIES_PER_MIB:,} entries/MiB (the real slice); RIS "
+            "rrc00 dumps as large; update files 1.5 MiB (RouteViews, 15 min) and 80 KiB (RIS, "
+            "5 min); CPU at the measured watched rate on the generated RIB"
+        )
+    }
+    for profile in ("core", "full"):
+        config = load_config(overrides={"profile": profile})
+        days = len(rib_days(config))
+        collectors = 1 + len(config["sources"]["ripe_ris"]["collectors"])
+        ribs = days * collectors
+        hours = sum((e - s).total_seconds() / 3600 for _, s, e in update_windows(config))
+        updates = round(hours * 4 + hours * 12 * (collectors - 1))
+        rib_gib = ribs * FULL_TABLE_ENTRIES / ENTRIES_PER_MIB / 1024
+        upd_gib = (hours * 4 * 1.5 + hours * 12 * (collectors - 1) * 0.08) / 1024  # MiB/file
+        cpu_h = ribs * FULL_TABLE_ENTRIES * per_entry_seconds / 3600
+        out[f"{profile}: RIB dumps ({days} days x {collectors} collectors)"] = ribs
+        out[f"{profile}: update files (±6 h per event)"] = updates
+        out[f"{profile}: download GiB"] = round(rib_gib + upd_gib, 1)
+        out[f"{profile}: normalize CPU hours (watched, measured rate)"] = round(cpu_h, 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    watch = study_watch()
+    numbers: dict[str, object] = {"bgpdump": BGPDUMP or "not installed (ratios skipped)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if (REALDATA / "routing").is_dir():
+            for name in REAL:
+                row = compare(REALDATA / "routing" / name, work / "out.parquet", watch, args.repeat)
+                numbers.update({f"{name}: {k}": v for k, v in row.items()})
+        big = work / "rib.20081111.0800.bz2"
+        entries = generated_rib(big, args.entries)
+        row = compare(big, work / "out.parquet", watch, max(1, args.repeat - 1))
+        numbers.update({f"generated RIB: {k}": v for k, v in row.items()})
+        numbers["generated RIB: bzip2 MiB"] = round(big.stat().st_size / 2**20, 1)
+        double = work / "rib.20081112.0800.bz2"
+        generated_rib(double, 2 * entries)
+        numbers["peak RSS MiB, watched, all entries"] = round(
+            peak_rss_kib(big, work / "b.parquet", watch) / 1024
+        )
+        numbers["peak RSS MiB, watched, twice the entries"] = round(
+            peak_rss_kib(double, work / "d.parquet", watch) / 1024
+        )
+        per_entry = entries / float(row["takedowns watched elements/s"])  # type: ignore[arg-type]
+        numbers.update(projections(per_entry / entries))
+    report("mrt", numbers)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

@@ -1,0 +1,44 @@
+# Routing tables: month listings name the dumps and update files (a checkpoint each); one
+# normalize job per raw MRT file. The normalize job is a shell job: the MRT parser holds the
+# Python lock while it parses, so a thread per job would leave a core idle.
+
+
+checkpoint routing_listing:
+    input:
+        routing_listing_page,
+    output:
+        "data/processed/manifests/routing/{listing}.csv",
+    log:
+        "logs/routing/listing_{listing}.log",
+    wildcard_constraints:
+        listing=r"[A-Za-z0-9.-]+_(rib|updates|all)_\d{4}\.\d{2}",
+    run:
+        jobs.routing_listing(
+            wildcards.listing, input[0], Path(output[0]), config, log[0]
+        )
+
+
+rule routing_normalize:
+    input:
+        raw=routing_raw_for_file,
+        prefix_origin="data/processed/prefix_origin.parquet",
+    output:
+        table="data/processed/routing/{collector}/{file}.parquet",
+        peers="data/processed/routing_peers/{collector}/{file}.parquet",
+        qc="data/processed/qc/routing/{collector}/{file}.json",
+    log:
+        "logs/routing/{collector}/{file}.log",
+    wildcard_constraints:
+        collector=r"[A-Za-z0-9.-]+",
+        file=r"(rib|bview|updates)\.\d{8}\.\d{4}\.(bz2|gz)",
+    conda:
+        "../envs/takedowns.yaml"
+    params:
+        python=sys.executable,
+        cfg=routing_job_config,
+        source=routing_source_name,
+    shell:
+        "{params.python:q} -m takedowns.mrt {input.raw:q} --out {output.table:q}"
+        " --peers {output.peers:q} --qc {output.qc:q} --collector {wildcards.collector}"
+        " --source-file {params.source:q} --prefix-origin {input.prefix_origin:q}"
+        " --checksums data/raw/SHA256SUMS --config-json {params.cfg:q} --log {log:q}"
