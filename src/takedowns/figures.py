@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -222,5 +223,61 @@ def concentration_figure(changes: pl.DataFrame, png: Path, config: Mapping[str, 
     left.legend(fontsize=7)
     right.axvline(0, color="grey", linewidth=1)
     right.set_xlabel("change in HHI, post - pre (95 % bootstrap CI)")
+    fig.tight_layout()
+    _save(fig, png, config)
+
+
+def upstream_timeline_figure(
+    upstreams: pl.DataFrame, cutoffs: pl.DataFrame, png: Path, config: Mapping[str, Any]
+) -> None:
+    """Upstream episodes of each event's networks: one row per (watched ASN, upstream ASN),
+    a bar from first to last sighting, coloured by the CAIDA relationship of that month; the
+    dashed line is the nominal cut-off, the solid one the cut-off measured from BGP updates.
+    """
+    evs = events(config)
+    colours = {"provider": "#3182bd", "peer": "#31a354", "customer": "#756bb1"}
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = _event_axes(len(evs), width=5.0, height=3.8)
+    for ax, ev in zip(axes, evs, strict=False):
+        part = upstreams.filter(pl.col("event_id") == ev.event_id).sort(
+            "watched_asn", "upstream_asn", "first_seen"
+        )
+        keys = part.select("watched_asn", "upstream_asn").unique(maintain_order=True).rows()
+        row_of = {k: i for i, k in enumerate(keys)}
+        for r in part.iter_rows(named=True):
+            y = row_of[(r["watched_asn"], r["upstream_asn"])]
+            start, end = r["first_seen"].replace(tzinfo=None), r["last_seen"].replace(tzinfo=None)
+            width = max(end - start, dt.timedelta(hours=2))
+            ax.barh(
+                y, width, left=start, height=0.6, color=colours.get(r["relationship"], "#969696")
+            )
+        ax.set_yticks(range(len(keys)), [f"AS{w} via AS{u}" for w, u in keys], fontsize=7)
+        ax.axvline(
+            ev.nominal_cutoff.replace(tzinfo=None), color="black", linestyle="--", linewidth=1
+        )
+        measured = cutoffs.filter(pl.col("event_id") == ev.event_id)
+        if measured.height and measured["t0_source"][0] == "measured":
+            ax.axvline(measured["t0"][0].replace(tzinfo=None), color="#e6550d", linewidth=1.2)
+        t0 = ev.nominal_cutoff.replace(tzinfo=None)
+        ax.set_xlim(
+            t0 - dt.timedelta(days=config["windows"]["pre_days"]),
+            t0 + dt.timedelta(days=max(config["windows"]["post_days"])),
+        )
+        ax.set_title(ev.name)
+        ax.set_xlabel("time (UTC)")
+        ax.tick_params(axis="x", rotation=30)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    handles += [
+        plt.Line2D([], [], color="black", linestyle="--"),
+        plt.Line2D([], [], color="#e6550d"),
+    ]
+    fig.legend(
+        handles,
+        [*colours, "nominal cut-off", "measured cut-off"],
+        loc="lower center",
+        ncol=5,
+        fontsize=7,
+        bbox_to_anchor=(0.5, -0.04),
+    )
     fig.tight_layout()
     _save(fig, png, config)

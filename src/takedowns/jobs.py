@@ -160,10 +160,13 @@ def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any])
 
 
 def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
-    """Gather every QC record into ``qc_files.parquet``."""
-    write_parquet(
-        qc_table([Path(p) for p in qc_paths]), Path(out), metadata=parquet_metadata(config)
-    )
+    """Gather every QC record into ``qc_files.parquet``.
+
+    Inputs that are not QC records are passed over: Snakemake adds the manifest of a
+    checkpoint to the inputs of every rule whose input function reads it.
+    """
+    records = [Path(p) for p in qc_paths if str(p).endswith(".json")]
+    write_parquet(qc_table(records), Path(out), metadata=parquet_metadata(config))
 
 
 def sql_table(
@@ -696,3 +699,17 @@ def routing_listing(
         chosen = routing_sources.select_from_listing(Path(page), listing, config)
         routing_sources.write_selection(chosen, Path(out))
         logger.info("%s: %d files selected", listing.url, chosen.height)
+
+
+def upstream_timeline_figure(
+    upstreams: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]
+) -> None:
+    """Draw the per-event upstream timelines with the cut-offs marked."""
+    from takedowns import figures
+
+    figures.upstream_timeline_figure(
+        pl.read_csv(upstreams, try_parse_dates=True),
+        pl.read_csv(cutoffs, try_parse_dates=True),
+        Path(out),
+        config,
+    )

@@ -50,8 +50,12 @@ class FileQC:
 
 
 def read_qc(path: Path) -> FileQC:
-    """Read one QC record."""
-    return FileQC(**json.loads(Path(path).read_text(encoding="utf-8")))
+    """Read one QC record (an unreadable one is an error naming the file)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return FileQC(**json.loads(text))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise MalformedInput(f"{path}: not a QC record ({exc}; {len(text)} bytes)") from exc
 
 
 def enforce_malformed_limit(qc: FileQC, limit: int, examples: Mapping[str, str]) -> None:

@@ -61,3 +61,19 @@ rule concentration_figure:
         "logs/figures/concentration.log",
     run:
         jobs.concentration_figure(input[0], output[0], config)
+
+
+rule upstream_timeline_figure:
+    input:
+        upstreams="results/tables/routing_upstreams.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+    output:
+        report(
+            "results/figures/routing_upstreams.png",
+            caption="../report/routing_upstreams.rst",
+            category="Routing",
+        ),
+    log:
+        "logs/figures/routing_upstreams.log",
+    run:
+        jobs.upstream_timeline_figure(input.upstreams, input.cutoffs, output[0], config)
