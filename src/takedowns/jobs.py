@@ -7,7 +7,7 @@ modules these functions call, so each step can be run and tested without Snakema
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ from takedowns.asrel import read_as_relationships
 from takedowns.download import fetch, policy_for_host, verify_raw
 from takedowns.joblog import job_log
 from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
-from takedowns.qc import MalformedInput, qc_table, read_qc
+from takedowns.qc import FileQC, MalformedInput, qc_table, read_qc
 from takedowns.study import events, events_frame, selected_days, watched_asns_frame
 from takedowns.tables import write_parquet
 
@@ -78,25 +78,38 @@ def read_manifest(path: Path) -> pl.DataFrame:
     )
 
 
-def normalize_prefix2as_day(
-    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+def _normalize_file(
+    read: Callable[..., tuple[pl.DataFrame, FileQC]],
+    raw: Path,
+    out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None,
 ) -> None:
-    """Normalize one daily pfx2as file to Parquet and write its QC record."""
+    """Verify a raw file, parse it with ``read``, write its table and its QC record."""
     with job_log(log) as logger:
         sha = verify_raw(Path(raw), CHECKSUMS)
-        frame, qc = prefix2as.read_daily_table(
+        frame, qc = read(
             Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
         )
         qc.sha256 = sha
         write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
         qc.write(Path(qc_out))
         logger.info(
-            "%s: read %d, kept %d, skipped %s",
+            "%s: read %d, kept %d, skipped %s %s",
             raw,
             qc.records_read,
             qc.records_kept,
             qc.skipped or "none",
+            qc.note,
         )
+
+
+def normalize_prefix2as_day(
+    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Normalize one daily pfx2as file to Parquet and write its QC record."""
+    _normalize_file(prefix2as.read_daily_table, raw, out, qc_out, config, log)
 
 
 def _check_qc(qc_paths: Sequence[Path], config: Mapping[str, Any]) -> None:
@@ -141,15 +154,7 @@ def normalize_as_relationships(
     raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
 ) -> None:
     """Normalize one monthly serial-1 AS relationships file."""
-    with job_log(log) as logger:
-        sha = verify_raw(Path(raw), CHECKSUMS)
-        frame, qc = read_as_relationships(
-            Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
-        )
-        qc.sha256 = sha
-        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
-        qc.write(Path(qc_out))
-        logger.info("%s: %d links", raw, frame.height)
+    _normalize_file(read_as_relationships, raw, out, qc_out, config, log)
 
 
 def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any]) -> None:
@@ -574,15 +579,7 @@ def normalize_delegated(
     """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record."""
     from takedowns import delegations
 
-    with job_log(log) as logger:
-        sha = verify_raw(Path(raw), CHECKSUMS)
-        frame, qc = delegations.read_delegated(
-            Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
-        )
-        qc.sha256 = sha
-        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
-        qc.write(Path(qc_out))
-        logger.info("%s: %s", raw, qc.note)
+    _normalize_file(delegations.read_delegated, raw, out, qc_out, config, log)
 
 
 def ip_country(
