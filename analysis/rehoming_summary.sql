@@ -7,8 +7,14 @@
 --                  is no re-homing);
 --   new_origins:   how many such origins there were; prefixes_rehomed: how many of the
 --                  pre-window prefixes had such an announcement inside them.
--- Parameter (DuckDB variable): rehoming_days (the verdict's verdict.rehoming_days).
-WITH rows AS (
+-- One row per event and window: every post window (windows.post_days) and the verdict's
+-- rehoming_days (DuckDB variable).
+WITH windows AS (
+    SELECT DISTINCT event_id, unnest(list_append(post_days, getvariable('rehoming_days')::INTEGER))
+        AS within_days
+    FROM events
+),
+rows AS (
     SELECT * FROM read_csv('results/tables/routing_rehoming.csv')
 ),
 ranges AS (  -- a.b.c.d/len as [first, last] addresses
@@ -36,24 +42,25 @@ outer_pre AS (  -- pre-window prefixes not inside another one of the same event
     )
 ),
 moved AS (
-    SELECT DISTINCT event_id, pre_prefix, post_prefix, post_origin,
-           post_start AS s, post_start + post_size - 1 AS e
-    FROM ranges
-    WHERE announced_after
-      AND relation IN ('same', 'more_specific')
-      AND NOT origin_is_watched
-      AND hours_after_nominal_cutoff >= 0
-      AND hours_after_nominal_cutoff <= 24 * getvariable('rehoming_days')
+    SELECT DISTINCT r.event_id, w.within_days, r.pre_prefix, r.post_prefix, r.post_origin,
+           r.post_start AS s, r.post_start + r.post_size - 1 AS e
+    FROM ranges AS r
+    JOIN windows AS w USING (event_id)
+    WHERE r.announced_after
+      AND r.relation IN ('same', 'more_specific')
+      AND NOT r.origin_is_watched
+      AND r.hours_after_nominal_cutoff >= 0
+      AND r.hours_after_nominal_cutoff <= 24 * w.within_days
 ),
 moved_space AS (  -- re-announced ranges, nested ones counted once
-    SELECT event_id, sum(e - s + 1) AS addresses FROM (
-        SELECT DISTINCT m.event_id, m.s, m.e FROM moved AS m
+    SELECT event_id, within_days, sum(e - s + 1) AS addresses FROM (
+        SELECT DISTINCT m.event_id, m.within_days, m.s, m.e FROM moved AS m
         WHERE NOT EXISTS (
             SELECT 1 FROM moved AS o
-            WHERE o.event_id = m.event_id AND o.s <= m.s AND o.e >= m.e
-              AND (o.s <> m.s OR o.e <> m.e)
+            WHERE o.event_id = m.event_id AND o.within_days = m.within_days
+              AND o.s <= m.s AND o.e >= m.e AND (o.s <> m.s OR o.e <> m.e)
         )
-    ) GROUP BY event_id
+    ) GROUP BY event_id, within_days
 ),
 pre_space AS (
     SELECT event_id, sum(e - s + 1) AS addresses, count(*) AS prefixes FROM outer_pre
@@ -61,18 +68,19 @@ pre_space AS (
 )
 SELECT
     p.event_id,
-    getvariable('rehoming_days')::INTEGER AS within_days,
+    w.within_days,
     (SELECT count(DISTINCT pre_prefix) FROM pre AS x WHERE x.event_id = p.event_id)
         AS pre_prefixes,
     p.addresses::UBIGINT AS pre_addresses,
-    (SELECT count(DISTINCT pre_prefix) FROM moved AS m WHERE m.event_id = p.event_id)
-        AS prefixes_rehomed,
+    (SELECT count(DISTINCT pre_prefix) FROM moved AS m
+     WHERE m.event_id = p.event_id AND m.within_days = w.within_days) AS prefixes_rehomed,
     coalesce(s.addresses, 0)::UBIGINT AS addresses_rehomed,
     coalesce(s.addresses, 0) / p.addresses::DOUBLE AS share_rehomed,
-    (SELECT count(DISTINCT post_origin) FROM moved AS m WHERE m.event_id = p.event_id)
-        AS new_origins,
+    (SELECT count(DISTINCT post_origin) FROM moved AS m
+     WHERE m.event_id = p.event_id AND m.within_days = w.within_days) AS new_origins,
     (SELECT list(DISTINCT post_origin ORDER BY post_origin) FROM moved AS m
-     WHERE m.event_id = p.event_id) AS new_origin_asns
+     WHERE m.event_id = p.event_id AND m.within_days = w.within_days) AS new_origin_asns
 FROM pre_space AS p
-LEFT JOIN moved_space AS s USING (event_id)
-ORDER BY p.event_id;
+JOIN windows AS w USING (event_id)
+LEFT JOIN moved_space AS s ON s.event_id = p.event_id AND s.within_days = w.within_days
+ORDER BY p.event_id, w.within_days;

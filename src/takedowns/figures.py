@@ -281,3 +281,67 @@ def upstream_timeline_figure(
     )
     fig.tight_layout()
     _save(fig, png, config)
+
+
+def blocklist_space_figure(
+    space: pl.DataFrame, png: Path, config: Mapping[str, Any], top: int = 6
+) -> None:
+    """Listed address space by origin AS over time around each event (one panel each).
+
+    From ``results/tables/blocklist_space.csv`` for ``blocklists.concentration_list``: the
+    ``top`` origins of each event's window stacked, the rest as "other", unrouted space apart;
+    the event's own networks are marked "(target)" in the legend.
+    """
+    listed = config["blocklists"]["concentration_list"]
+    pre, post = config["windows"]["pre_days"], max(config["windows"]["post_days"])
+    evs = events(config)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = _event_axes(len(evs), width=4.8, height=3.6)
+    for ax, ev in zip(axes, evs, strict=False):
+        t0 = ev.nominal_cutoff
+        part = space.filter(
+            (pl.col("list") == listed)
+            & pl.col("snapshot_time").is_between(
+                t0 - dt.timedelta(days=pre), t0 + dt.timedelta(days=post)
+            )
+        ).with_columns(
+            owner=pl.when(pl.col("origin_asn").is_null())
+            .then(pl.lit("unrouted"))
+            .otherwise(pl.lit("AS") + pl.col("origin_asn").cast(pl.String))
+        )
+        if part.is_empty():
+            ax.set_title(f"{ev.name}: no {listed} snapshots")
+            continue
+        leaders = (
+            part.filter(pl.col("owner") != "unrouted")
+            .group_by("owner")
+            .agg(pl.col("addresses").sum())
+            .sort("addresses", descending=True)
+            .head(top)["owner"]
+            .to_list()
+        )
+        part = part.with_columns(
+            owner=pl.when(pl.col("owner").is_in([*leaders, "unrouted"]))
+            .then(pl.col("owner"))
+            .otherwise(pl.lit("other"))
+        )
+        wide = (
+            part.group_by("snapshot_time", "owner")
+            .agg(pl.col("addresses").sum() / 256)
+            .pivot(on="owner", index="snapshot_time", values="addresses")
+            .fill_null(0)
+            .sort("snapshot_time")
+        )
+        owners = [o for o in [*leaders, "other", "unrouted"] if o in wide.columns]
+        targets = {f"AS{a}" for a in ev.asns}
+        labels = [f"{o} (target)" if o in targets else o for o in owners]
+        times = [t.replace(tzinfo=None) for t in wide["snapshot_time"].to_list()]
+        ax.stackplot(times, *[wide[o].to_list() for o in owners], labels=labels, step="post")
+        ax.axvline(t0.replace(tzinfo=None), color="black", linestyle="--", linewidth=1)
+        ax.set_title(ev.name)
+        ax.set_xlabel("snapshot (UTC)")
+        ax.set_ylabel(f"{listed}: listed space (/24s)" if ax is axes[0] else "")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    _save(fig, png, config)

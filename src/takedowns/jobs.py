@@ -710,3 +710,10 @@ def upstream_timeline_figure(
         Path(out),
         config,
     )
+
+
+def blocklist_space_figure(space: Path, out: Path, config: Mapping[str, Any]) -> None:
+    """Draw listed space by origin over time around each event."""
+    from takedowns import figures
+
+    figures.blocklist_space_figure(pl.read_csv(space, try_parse_dates=True), Path(out), config)

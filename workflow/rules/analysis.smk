@@ -115,7 +115,11 @@ rule verdicts:
         changes="results/tables/concentration_changes.csv",
         rehoming="results/tables/rehoming_summary.csv",
     output:
-        csv="results/tables/verdicts.csv",
+        csv=report(
+            "results/tables/verdicts.csv",
+            caption="../report/verdicts.rst",
+            category="Verdicts",
+        ),
         txt="results/verdicts.txt",
     log:
         "logs/analysis/verdicts.log",
@@ -138,7 +142,11 @@ rule published_comparison:
         cutoffs="results/tables/event_cutoffs.csv",
         reference=workflow.source_path("../../data/reference/published_figures.csv"),
     output:
-        "results/tables/published_comparison.csv",
+        report(
+            "results/tables/published_comparison.csv",
+            caption="../report/published_comparison.rst",
+            category="Comparison",
+        ),
     log:
         "logs/analysis/published_comparison.log",
     run:

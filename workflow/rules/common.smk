@@ -265,6 +265,7 @@ def study_outputs(wildcards=None):
         "results/figures/spam_effects_forest.png",
         "results/figures/concentration.png",
         "results/figures/routing_upstreams.png",
+        "results/figures/blocklist_space.png",
     ]
 
 

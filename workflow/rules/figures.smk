@@ -77,3 +77,18 @@ rule upstream_timeline_figure:
         "logs/figures/routing_upstreams.log",
     run:
         jobs.upstream_timeline_figure(input.upstreams, input.cutoffs, output[0], config)
+
+
+rule blocklist_space_figure:
+    input:
+        "results/tables/blocklist_space.csv",
+    output:
+        report(
+            "results/figures/blocklist_space.png",
+            caption="../report/blocklist_space.rst",
+            category="Dispersion",
+        ),
+    log:
+        "logs/figures/blocklist_space.log",
+    run:
+        jobs.blocklist_space_figure(input[0], output[0], config)
