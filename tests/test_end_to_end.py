@@ -222,6 +222,9 @@ def test_blocklists_end_to_end(run) -> None:
     assert set(qc["stage"]) >= {"blocklist_cdx", "blocklists", "blocklist_snapshots"}
     space = pl.read_csv(work / "results/tables/blocklist_space.csv")
     assert space.height > 0 and space["synthetic"].all()
+    attributed = pl.read_parquet(work / "data/processed/blocklist_attribution.parquet")
+    mccolo = attributed.filter(pl.col("origin_asn") == 26780)
+    assert mccolo.height and set(mccolo["country"]) == {"US"}  # as the delegations planted
 
 
 def test_spam_daily_matches_the_planted_archives(run) -> None:

@@ -497,23 +497,26 @@ def blocklist_check(
 def attribute_blocklists(
     entries: Sequence[Path],
     episodes: Path,
+    ip_country: Path,
     out: Path,
     config: Mapping[str, Any],
     log: Path | None = None,
 ) -> None:
-    """Listed entries x origin AS as of the snapshot day (a NULL origin holds unrouted space).
+    """Listed entries x origin AS as of the snapshot day (a NULL origin holds unrouted space),
+    with the registry country of each entry's first address that day.
 
     The most specific announcement wins inside an entry (takedowns.attribution).
     """
-
     with job_log(log) as logger:
-        rows = _blocklist_attribution(entries, Path(episodes))
+        rows = _blocklist_attribution(entries, Path(episodes), Path(ip_country))
         write_parquet(rows, Path(out), metadata=parquet_metadata(config))
         logger.info("%d entry-origin rows from %d lists", rows.height, len(entries))
 
 
-def _blocklist_attribution(entries: Sequence[Path], episodes: Path) -> pl.DataFrame:
-    from takedowns.attribution import attribute_ranges
+def _blocklist_attribution(
+    entries: Sequence[Path], episodes: Path, ip_country: Path
+) -> pl.DataFrame:
+    from takedowns.attribution import attribute_country, attribute_ranges
 
     frame = pl.concat([pl.read_parquet(p) for p in entries]).with_columns(
         day=pl.col("snapshot_time").dt.date()
@@ -535,7 +538,9 @@ def _blocklist_attribution(entries: Sequence[Path], episodes: Path) -> pl.DataFr
         pl.lit(None, dtype=pl.UInt32).alias("origin_asn"),
         (pl.col("range_addresses") - pl.col("routed_addresses")).alias("addresses"),
     )
-    return pl.concat([routed, unrouted])
+    rows = pl.concat([routed, unrouted]).with_columns(day=pl.col("snapshot_time").dt.date())
+    located = attribute_country(rows, pl.read_parquet(ip_country), ip="start_ip", day="day")
+    return located.drop("day")
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,13 +33,19 @@ rule blocklist_attribution:
     input:
         entries=blocklist_entries_tables,
         episodes="data/processed/prefix_origin.parquet",
+        ip_country="data/processed/ip_country.parquet",
     output:
         "data/processed/blocklist_attribution.parquet",
     log:
         "logs/blocklists/attribution.log",
     run:
         jobs.attribute_blocklists(
-            input.entries, input.episodes, output[0], config, log[0]
+            input.entries,
+            input.episodes,
+            input.ip_country,
+            output[0],
+            config,
+            log[0],
         )
 
 
