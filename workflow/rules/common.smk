@@ -1,6 +1,7 @@
 # Shared set-up: the config is validated before any job runs, then helpers that map
 # the study design (profile, windows) to file lists. Logic lives in the takedowns package.
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -66,7 +67,12 @@ def download_url(wildcards):
 
 def prefix2as_manifest_table(wildcards):
     """The manifest of selected daily pfx2as files (available after its checkpoint)."""
-    return jobs.read_manifest(checkpoints.prefix2as_manifest.get().output[0])
+    path = checkpoints.prefix2as_manifest.get().output[0]
+    return _cached_read(_read_prefix2as_manifest, [path])
+
+
+def _read_prefix2as_manifest(paths):
+    return jobs.read_manifest(paths[0])
 
 
 def prefix2as_daily_outputs(wildcards):
@@ -282,13 +288,24 @@ def routing_listing_page(wildcards):
     return routing_sources.listing_by_id(config, wildcards.listing).raw_path
 
 
+def _cached_read(reader, paths):
+    """``reader(paths)``, read again only when one of the files changed (the input
+    functions of hundreds of jobs ask for the same manifests while the DAG is built)."""
+    key = (reader.__name__, tuple((str(p), os.stat(p).st_mtime_ns) for p in paths))
+    if key not in _MANIFESTS:
+        _MANIFESTS[key] = reader(paths)
+    return _MANIFESTS[key]
+
+
+_MANIFESTS = {}
+
+
 def routing_selection(wildcards=None):
-    return routing_sources.read_selection(
-        [
-            checkpoints.routing_listing.get(listing=x.id).output[0]
-            for x in routing_sources.listings(config)
-        ]
-    )
+    paths = [
+        checkpoints.routing_listing.get(listing=x.id).output[0]
+        for x in routing_sources.listings(config)
+    ]
+    return _cached_read(routing_sources.read_selection, paths)
 
 
 def _routing_paths(pattern):
