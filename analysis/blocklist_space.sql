@@ -12,26 +12,10 @@ WITH snapshots AS (
     FROM blocklist_snapshots
     WHERE status = 'ok'
 ),
-entries AS (
-    SELECT DISTINCT a.list, a.snapshot_id, a.start_ip, a.end_ip
-    FROM blocklist_attribution AS a
-    JOIN snapshots AS n USING (list, snapshot_id)
-),
-inner_entries AS (
-    SELECT DISTINCT e.list, e.snapshot_id, e.start_ip, e.end_ip
-    FROM entries AS e
-    JOIN entries AS o
-      ON o.list = e.list AND o.snapshot_id = e.snapshot_id
-     AND o.start_ip <= e.start_ip AND o.end_ip >= e.end_ip
-     AND (o.start_ip <> e.start_ip OR o.end_ip <> e.end_ip)
-),
 per_origin AS (
     SELECT a.list, a.snapshot_id, a.origin_asn,
            sum(a.addresses)::UBIGINT AS addresses, count(*)::BIGINT AS entries
-    FROM blocklist_attribution AS a
-    JOIN snapshots AS n USING (list, snapshot_id)
-    ANTI JOIN inner_entries AS i USING (list, snapshot_id, start_ip, end_ip)
-    WHERE a.addresses > 0
+    FROM blocklist_attribution_counted AS a
     GROUP BY a.list, a.snapshot_id, a.origin_asn
 )
 SELECT

@@ -12,25 +12,8 @@ WITH snapshots AS (
 events AS (
     SELECT DISTINCT event_id, event_name, nominal_cutoff FROM watched_asns
 ),
-entries AS (
-    SELECT DISTINCT a.list, a.snapshot_id, a.start_ip, a.end_ip
-    FROM blocklist_attribution AS a
-    JOIN snapshots AS n USING (list, snapshot_id)
-),
-inner_entries AS (
-    SELECT DISTINCT e.list, e.snapshot_id, e.start_ip, e.end_ip
-    FROM entries AS e
-    JOIN entries AS o
-      ON o.list = e.list AND o.snapshot_id = e.snapshot_id
-     AND o.start_ip <= e.start_ip AND o.end_ip >= e.end_ip
-     AND (o.start_ip <> e.start_ip OR o.end_ip <> e.end_ip)
-),
 attributed AS (
-    SELECT a.*
-    FROM blocklist_attribution AS a
-    JOIN snapshots AS n USING (list, snapshot_id)
-    ANTI JOIN inner_entries AS i USING (list, snapshot_id, start_ip, end_ip)
-    WHERE a.addresses > 0
+    SELECT * FROM blocklist_attribution_counted
 ),
 watched AS (
     SELECT a.list, a.snapshot_id, w.event_id, sum(a.addresses)::UBIGINT AS addresses

@@ -61,6 +61,32 @@ SELECT * FROM read_parquet('data/processed/blocklist_entries/*.parquet');
 CREATE OR REPLACE VIEW blocklist_attribution AS
 SELECT * FROM read_parquet('data/processed/blocklist_attribution.parquet');
 
+-- The attribution rows that count as listed space: snapshots with QC status 'ok' only, and no
+-- entry that lies inside another entry of the same snapshot (the outer entry's attribution
+-- already counts its addresses once); rows with addresses > 0.
+CREATE OR REPLACE VIEW blocklist_attribution_counted AS
+WITH ok AS (
+    SELECT list, snapshot_id FROM blocklist_snapshots WHERE status = 'ok'
+),
+entries AS (
+    SELECT DISTINCT a.list, a.snapshot_id, a.start_ip, a.end_ip
+    FROM blocklist_attribution AS a
+    JOIN ok USING (list, snapshot_id)
+),
+inner_entries AS (
+    SELECT DISTINCT e.list, e.snapshot_id, e.start_ip, e.end_ip
+    FROM entries AS e
+    JOIN entries AS o
+      ON o.list = e.list AND o.snapshot_id = e.snapshot_id
+     AND o.start_ip <= e.start_ip AND o.end_ip >= e.end_ip
+     AND (o.start_ip <> e.start_ip OR o.end_ip <> e.end_ip)
+)
+SELECT a.*
+FROM blocklist_attribution AS a
+JOIN ok USING (list, snapshot_id)
+ANTI JOIN inner_entries AS i USING (list, snapshot_id, start_ip, end_ip)
+WHERE a.addresses > 0;
+
 -- Spam-trap messages (one row per message; relay_status says why a relay is missing).
 CREATE OR REPLACE VIEW spam_messages AS
 SELECT * FROM read_parquet('data/processed/spam_messages/*.parquet');

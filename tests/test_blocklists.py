@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from takedowns.analysis import view_definition
 from takedowns.blocklists import (
     ENTRY_SCHEMA,
     PARSED_SCHEMA,
@@ -497,6 +498,7 @@ def _run_sql(
         ):
             con.register(f"{name}_frame", frame.to_arrow())
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_frame")
+        con.execute(view_definition(ANALYSIS / "views.sql", "blocklist_attribution_counted"))
         space = con.sql((ANALYSIS / "blocklist_space.sql").read_text()).pl()
         share = con.sql((ANALYSIS / "blocklist_watched_share.sql").read_text()).pl()
     finally:

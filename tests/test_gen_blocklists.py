@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from takedowns.analysis import view_definition
 from takedowns.blocklists import check_list, process_snapshot
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.mirror.gen_blocklists import (
@@ -310,6 +311,7 @@ def analysis(generated, stage) -> tuple[pl.DataFrame, pl.DataFrame]:
         ):
             con.register(f"{name}_frame", frame.to_arrow())
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_frame")
+        con.execute(view_definition(ANALYSIS / "views.sql", "blocklist_attribution_counted"))
         space = con.sql((ANALYSIS / "blocklist_space.sql").read_text()).pl()
         share = con.sql((ANALYSIS / "blocklist_watched_share.sql").read_text()).pl()
     finally:

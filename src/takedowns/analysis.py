@@ -33,6 +33,14 @@ def connect(
     return con
 
 
+def view_definition(views_sql: Path, name: str) -> str:
+    """The ``CREATE OR REPLACE VIEW <name> ...;`` statement of ``analysis/views.sql``, alone
+    (for a connection that registers the tables beneath it some other way)."""
+    text = Path(views_sql).read_text(encoding="utf-8")
+    start = text.index(f"CREATE OR REPLACE VIEW {name} AS")
+    return text[start : text.index(";", start) + 1]
+
+
 def sql_variables(config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration values the SQL files read with ``getvariable``."""
     from takedowns.routing_sources import sql_parameters
