@@ -39,7 +39,7 @@ from requests.adapters import HTTPAdapter
 from benchmarks._common import REALDATA, best_of, report
 from takedowns.blocklists import parse_blocklist, process_snapshot
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.download import mirror_url
+from takedowns.fetch import mirror_url
 from takedowns.mirror.gen_blocklists import (
     cdx_answer,
     drop_body,

@@ -1,4 +1,8 @@
-"""The download layer against the loopback mirror: retries, resume, checks, checksums, rate."""
+"""The download layer against the loopback mirror: retries, resume, checks, checksums, rate.
+
+More guarantees (concurrency, validators, deadlines, truncation at the source) are tested in
+tests/test_fetch_guarantees.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import dataclasses
 import gzip
 import hashlib
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -16,22 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from takedowns.download import (
+from takedowns.containers import infer_expect
+from takedowns.errors import (
     ChecksumMismatch,
     ContentError,
     DownloadError,
-    DownloadPolicy,
     HTTPStatusError,
     MissingHeaderError,
     UnrecordedFile,
-    fetch,
-    infer_expect,
-    mirror_url,
-    policy_for_host,
-    policy_for_url,
-    unmirror_url,
-    verify_raw,
 )
+from takedowns.fetch import fetch, mirror_url, unmirror_url
+from takedowns.fetch_policy import DownloadPolicy, policy_for_host, policy_for_url
+from takedowns.ledger import recorded_status, verify_raw
 from takedowns.mirror import MirrorServer, serve
 from takedowns.mirror.server import RequestRecord
 from takedowns.paths import raw_relpath
@@ -292,21 +293,28 @@ def test_server_ignoring_range_restarts_from_zero(mirror: Mirror) -> None:
 
 
 def test_partial_file_from_an_earlier_run_is_resumed(mirror: Mirror) -> None:
+    mirror.fault(RIB, ("reset_after", 1000))
+    with pytest.raises(DownloadError):  # an earlier run: cut off, no retries left
+        mirror.fetch(RIB, dataclasses.replace(FAST, retries=0))
     part = mirror.dest(RIB).with_name("rib.20080501.0644.bz2.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(RIB_BODY[:1000])
+    assert part.stat().st_size == 1000
+    saved = json.loads(part.with_name(part.name + ".json").read_text())
+    assert (saved["url"], saved["length"]) == (RIB, len(RIB_BODY))
+    assert saved["validator"] == saved["etag"] and saved["etag"].startswith('"')
     result = mirror.fetch(RIB)
     assert (result.resumed, result.path.read_bytes()) == (True, RIB_BODY)
-    assert mirror.log(RIB)[0].headers["Range"] == "bytes=1000-"
+    resume = mirror.log(RIB)[1].headers
+    assert (resume["Range"], resume["If-Range"]) == ("bytes=1000-", saved["etag"])
+    assert not part.with_name(part.name + ".json").exists()
 
 
-def test_stale_partial_file_longer_than_the_file_starts_over(mirror: Mirror) -> None:
+def test_stale_partial_file_without_validators_is_discarded(mirror: Mirror) -> None:
     part = mirror.dest(RIB).with_name("rib.20080501.0644.bz2.part")
     part.parent.mkdir(parents=True)
     part.write_bytes(b"x" * (len(RIB_BODY) + 10))
     result = mirror.fetch(RIB)
     assert result.path.read_bytes() == RIB_BODY
-    assert [r.status for r in mirror.log(RIB)] == [416, 200]
+    assert [(r.status, "Range" in r.headers) for r in mirror.log(RIB)] == [(200, False)]
 
 
 def test_resets_beyond_the_budget_leave_the_part_for_later(mirror: Mirror) -> None:
@@ -321,14 +329,26 @@ def test_resets_beyond_the_budget_leave_the_part_for_later(mirror: Mirror) -> No
 # --- content checks -------------------------------------------------------------------------
 
 
-def test_truncated_gzip_served_in_full_is_refused(mirror: Mirror) -> None:
+def test_truncated_gzip_without_a_second_transfer_is_refused(mirror: Mirror) -> None:
     mirror.put(PFX2AS, PFX2AS_BODY[: len(PFX2AS_BODY) // 2])  # Content-Length matches
-    with pytest.raises(ContentError, match="incomplete or corrupt gzip") as info:
-        mirror.fetch(PFX2AS)
+    with pytest.raises(ContentError, match="incomplete gzip data") as info:
+        mirror.fetch(PFX2AS, dataclasses.replace(FAST, retries=0))
     assert str(info.value).startswith(PFX2AS)
     assert not mirror.dest(PFX2AS).exists()
     assert not mirror.dest(PFX2AS).with_name(mirror.dest(PFX2AS).name + ".part").exists()
     assert not mirror.checksums.exists()
+
+
+def test_truncated_gzip_served_twice_is_truncated_at_source(mirror: Mirror) -> None:
+    short = PFX2AS_BODY[: len(PFX2AS_BODY) // 2]
+    mirror.put(PFX2AS, short)
+    result = mirror.fetch(PFX2AS)
+    assert (result.status, result.attempts) == ("truncated_at_source", 2)
+    assert result.path.read_bytes() == short
+    assert recorded_status(result.path, mirror.checksums) == "truncated_at_source"
+    assert (mirror.raw / "SHA256SUMS.status").read_text() == (
+        f"truncated_at_source  {raw_relpath(PFX2AS)}\n"
+    )
 
 
 def test_html_page_instead_of_gzip_is_refused(mirror: Mirror) -> None:
@@ -349,11 +369,13 @@ def test_html_page_for_an_unknown_suffix_is_refused(mirror: Mirror) -> None:
     assert mirror.fetch(drop, expect="html").bytes > 0
 
 
-def test_truncated_bz2_is_refused(mirror: Mirror) -> None:
-    mirror.put(RIB, RIB_BODY[:-100])
-    with pytest.raises(ContentError, match="incomplete or corrupt bzip2"):
+def test_corrupt_bz2_is_refused(mirror: Mirror) -> None:
+    damaged = bytes(b ^ 0x55 for b in RIB_BODY[5000:5100])
+    mirror.put(RIB, RIB_BODY[:5000] + damaged + RIB_BODY[5100:])
+    with pytest.raises(ContentError, match=r"corrupt bzip2 data.*refused after 6 attempts"):
         mirror.fetch(RIB)
     assert not mirror.dest(RIB).exists()
+    assert not mirror.checksums.exists()
 
 
 def test_multistream_bz2_is_accepted(mirror: Mirror) -> None:
@@ -411,15 +433,18 @@ def test_changed_file_on_the_server_is_refused(mirror: Mirror) -> None:
     first = mirror.fetch(PFX2AS)
     changed = gzip.compress(b"12.0.0.0\t8\t7018\n")
     mirror.put(PFX2AS, changed)
+    assert mirror.fetch(PFX2AS).reused  # present and matching its line: not fetched again
+    assert mirror.dest(PFX2AS).read_bytes() == PFX2AS_BODY
+    mirror.dest(PFX2AS).unlink()  # a rerun after the raw file was deleted: fetched anew
     with pytest.raises(ChecksumMismatch) as info:
         mirror.fetch(PFX2AS)
+    assert not mirror.dest(PFX2AS).exists()
     message = str(info.value)
     assert "\n" not in message
     assert raw_relpath(PFX2AS).as_posix() in message
     assert first.sha256 in message
     assert hashlib.sha256(changed).hexdigest() in message
     assert "never replaced silently" in message
-    assert mirror.dest(PFX2AS).read_bytes() == PFX2AS_BODY
     assert mirror.checksums.read_text().count("\n") == 1
 
 
@@ -480,8 +505,8 @@ def test_rate_limit_default_directory_is_next_to_sha256sums(mirror: Mirror) -> N
 
 
 def _cli(mirror: Mirror, url: str, *extra: str) -> subprocess.Popen[bytes]:
-    """``python -m takedowns.download URL DEST --mirror M ...`` in a separate process."""
-    cmd = [sys.executable, "-m", "takedowns.download", url, str(mirror.dest(url))]
+    """``python -m takedowns.fetch URL DEST --mirror M ...`` in a separate process."""
+    cmd = [sys.executable, "-m", "takedowns.fetch", url, str(mirror.dest(url))]
     cmd += ["--mirror", mirror.server.url, "--no-progress", *extra]
     env = {**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

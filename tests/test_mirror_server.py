@@ -155,7 +155,7 @@ class _Rows(HTMLParser):
 
 
 def _table_sizes(page: str) -> dict[str, str]:
-    """bgpkit-broker's table rule (SERVER_FORMATS 2.2): skip Name/Parent rows, size = 3rd
+    """bgpkit-broker's table rule for listing pages: skip Name/Parent rows, size = 3rd
     non-blank ASCII text node matched by ``" *([\\d.]+)([MKGmkg]*)"``."""
     parser = _Rows()
     parser.feed(page)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from takedowns.download import mirror_url
+from takedowns.fetch import mirror_url
 from takedowns.paths import raw_relpath, url_for_relpath
 
 URLS = [

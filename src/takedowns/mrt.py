@@ -650,6 +650,31 @@ _EMPTY_PREFIX_ORIGIN = pl.DataFrame(
 )
 
 
+def write_missing_routing_file(
+    out: Path,
+    peers_out: Path,
+    qc_out: Path,
+    *,
+    source_file: str,
+    sha256: str,
+    metadata: Mapping[str, str] | None,
+) -> FileQC:
+    """Empty element and peer tables and QC status ``missing`` for a routing file that is
+    truncated at the source and counted as missing (``routing.allow_missing_files``)."""
+    from takedowns.tables import write_parquet
+
+    qc = FileQC(stage="routing", source_file=source_file, sha256=sha256, status="missing")
+    qc.truncated = True
+    qc.note = (
+        "truncated_at_source; counted as missing (routing.allow_missing_files: true, "
+        "qc.allow_partial_files: false)"
+    )
+    write_parquet(pl.DataFrame(schema=ELEMENT_SCHEMA), Path(out), metadata=dict(metadata or {}))
+    write_parquet(pl.DataFrame(schema=PEER_SCHEMA), Path(peers_out), metadata=dict(metadata or {}))
+    qc.write(Path(qc_out))
+    return qc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m takedowns.mrt RAW --out ... --config-json ...``: one workflow job.
 
@@ -659,9 +684,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import argparse
 
-    from takedowns.download import verify_raw
     from takedowns.joblog import job_log
+    from takedowns.ledger import recorded_status, truncated_at_source_error, verify_raw
     from takedowns.provenance import parquet_metadata
+    from takedowns.routing_sources import routing_settings
 
     parser = argparse.ArgumentParser(prog="python -m takedowns.mrt", description=__doc__)
     parser.add_argument("raw", type=Path, help="the raw MRT file (data/raw/<host>/<path>)")
@@ -679,6 +705,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = args.source_file or str(args.raw)
     with job_log(args.log) as logger:
         sha = verify_raw(args.raw, args.checksums) if args.checksums else ""
+        status = recorded_status(args.raw, args.checksums) if args.checksums else "complete"
+        at_source = status == "truncated_at_source"
+        if at_source and not config["qc"]["allow_partial_files"]:
+            if not routing_settings(config)["allow_missing_files"]:
+                print(f"takedowns: {truncated_at_source_error(source)}", file=sys.stderr)
+                return 1
+            qc = write_missing_routing_file(
+                args.out,
+                args.peers,
+                args.qc,
+                source_file=source,
+                sha256=sha,
+                metadata=parquet_metadata(config, source=source),
+            )
+            logger.warning("%s: %s", source, qc.note)
+            return 0
         try:
             qc = normalize_routing_file(
                 args.raw,
@@ -695,6 +737,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MalformedInput as exc:
             print(f"takedowns: {exc}", file=sys.stderr)
             return 1
+        if at_source:
+            qc.status = "partial"
+            qc.note = f"truncated_at_source; {qc.note}"
+            qc.write(args.qc)
         logger.info(
             "%s: %d records, %d elements kept, skipped %s%s",
             source,

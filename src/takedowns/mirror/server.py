@@ -2,15 +2,16 @@
 
 It serves a tree laid out as ``<root>/<host>/<path>`` (the layout :func:`paths.raw_relpath`
 produces): ``GET /<host>/<path>?<query>`` is answered from ``<root>/raw_relpath(url)``, with
-byte ranges, HEAD, Last-Modified and Content-Type, directory listings shaped like the real
+byte ranges (a stale If-Range gets the whole file), HEAD, Last-Modified, ETag and
+Content-Type, directory listings shaped like the real
 servers' (Apache 2.4 FancyIndex table, or nginx autoindex ``<pre>`` for data.ris.ripe.net;
-SERVER_FORMATS.md section 2), Apache-style 404 and 301 pages, and scripted faults for tests
+as the real servers write them), Apache-style 404 and 301 pages, and scripted faults for tests
 (``MirrorServer.faults``, or a ``.mirror-faults.json`` file at the root of the tree, read at
 start, so a generated tree can plant its own faults). It binds 127.0.0.1 only and never opens
 a connection itself.
 
 Paths ``/web.archive.org/web/<timestamp><modifier>/<url>`` get a Wayback Machine imitation
-(SERVER_FORMATS.md section 4): the capture stored at ``raw_relpath`` of
+(as the real service answers ``id_`` replays): the capture stored at ``raw_relpath`` of
 ``https://web.archive.org/web/<ts>id_/<url>`` is served with ``Memento-Datetime`` and
 ``Link`` headers; an inexact timestamp gets a 302 to the nearest stored capture of the same
 URL (compared the way the Wayback Machine canonicalizes URLs: case, scheme, ``www.`` and the
@@ -73,7 +74,9 @@ _APACHE_NAME_WIDTH = 23  # mod_autoindex default NameWidth
 _NGINX_NAME_WIDTH = 50  # NGX_HTTP_AUTOINDEX_NAME_LEN
 
 #: A scripted answer, consumed one per request: ``("status", code, headers, body)``,
-#: ``("reset_after", nbytes)``, ``("html_200",)``, ``("ignore_range",)``, or the Internet
+#: ``("reset_after", nbytes)``, ``("html_200",)``, ``("ignore_range",)``, ``("drip", nbytes,
+#: seconds)`` (the file in pieces of ``nbytes``, a pause after each: a slow server),
+#: ``("flip_byte", offset)`` (the file with one byte inverted: a bad transfer), or the Internet
 #: Archive's own: ``("wayback_429",)`` (429 without Retry-After), ``("wayback_blocked",)``
 #: (200 HTML page without Memento-Datetime) and ``("cdx_blocked",)`` (403 Blocked Site Error).
 Fault = tuple[Any, ...]
@@ -216,6 +219,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if first >= size:
         raise ValueError("unsatisfiable")
     return first, min(last, size - 1)
+
+
+def file_etag(stat: os.stat_result) -> str:
+    """A strong ETag from size and modification time (Apache's default shape)."""
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns // 1000:x}"'
 
 
 def content_type(path: Path) -> str:
@@ -464,6 +472,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_file(resolved.path, send_body, reset_after=int(fault[1]))
         elif kind == "reset_after":
             self._serve(resolved, send_body)
+        elif kind in ("drip", "flip_byte") and resolved.kind == "file" and resolved.path:
+            if kind == "drip":
+                drip = (int(fault[1]), float(fault[2]))
+                self._send_file(resolved.path, send_body, drip=drip)
+            else:
+                self._send_file(resolved.path, send_body, flip_at=int(fault[1]))
         else:
             self._send_page(500, f"unknown fault {fault!r}\n", send_body, content="text/plain")
 
@@ -495,14 +509,18 @@ class _Handler(BaseHTTPRequestHandler):
         ignore_range: bool = False,
         reset_after: int | None = None,
         extra_headers: dict[str, str] | None = None,
+        drip: tuple[int, float] | None = None,
+        flip_at: int | None = None,
     ) -> None:
         stat = path.stat()
         size = stat.st_size
         last_modified = formatdate(stat.st_mtime, usegmt=True)
+        etag = file_etag(stat)
         first, last, status = 0, size - 1, 200
         header = None if ignore_range else self.headers.get("Range")
         if_range = self.headers.get("If-Range")
-        if header and (if_range is None or if_range == last_modified):
+        # If-Range: the range only while the validator still names this version, else all.
+        if header and (if_range is None or if_range in (etag, last_modified)):
             try:
                 wanted = parse_range(header, size)
             except ValueError:
@@ -515,6 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type(path))
         self.send_header("Content-Length", str(length))
         self.send_header("Last-Modified", last_modified)
+        self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
@@ -524,14 +543,22 @@ class _Handler(BaseHTTPRequestHandler):
         if not send_body:
             return
         to_send = length if reset_after is None else min(reset_after, length)
+        piece, pause = drip if drip is not None else (1 << 16, 0.0)
         with path.open("rb") as handle:
             handle.seek(first)
             while to_send > 0:
-                block = handle.read(min(to_send, 1 << 16))
+                at = handle.tell()
+                block = handle.read(min(to_send, piece))
                 if not block:
                     break
+                if flip_at is not None and at <= flip_at < at + len(block):
+                    i = flip_at - at
+                    block = block[:i] + bytes([block[i] ^ 0xFF]) + block[i + 1 :]
                 self.wfile.write(block)
                 to_send -= len(block)
+                if pause:
+                    self.wfile.flush()
+                    time.sleep(pause)
         if reset_after is not None:
             self._abort()
 
