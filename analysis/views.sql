@@ -42,9 +42,11 @@ ORDER BY length DESC;
 
 -- Blocklist snapshots (Wayback captures of Spamhaus DROP and the Emerging Threats RBN lists):
 -- one row per capture the CDX API listed (cdx_timestamp; snapshot_time = the capture actually
--- served, after a redirect from an inexact timestamp), with its final QC status: 'ok',
--- 'suspect' (parsed to nothing, or to far fewer entries than its neighbours) or 'missing'
--- (the archive has no capture), its entry count and distinct listed addresses.
+-- served), with its final QC status: 'ok', 'suspect' (parsed to nothing, or to far fewer
+-- entries than its neighbours), 'missing' (the archive has no capture), 'redirected' (the
+-- replay redirected to another capture) or 'digest_mismatch' (the served bytes' SHA-1 is not
+-- the CDX digest); only 'ok' and 'suspect' captures have entries. With its entry count and
+-- distinct listed addresses.
 CREATE OR REPLACE VIEW blocklist_snapshots AS
 SELECT * FROM read_parquet('data/processed/blocklist_snapshots/*.parquet');
 

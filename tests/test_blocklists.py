@@ -24,6 +24,7 @@ from takedowns.blocklists import (
 )
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.mirror import serve
+from takedowns.mirror.gen_blocklists import wayback_digest
 from takedowns.paths import raw_relpath
 from takedowns.qc import MalformedInput, read_qc
 from takedowns.wayback import merge_manifests
@@ -233,7 +234,7 @@ def _counts(entries: list[int], statuses: list[str] | None = None, name: str = "
 
 
 def test_neighbour_check_flags_a_dip() -> None:
-    out = flag_snapshots(_counts([100, 104, 98, 20, 101, 99, 102]), min_ratio=0.5)
+    out = flag_snapshots(_counts([100, 104, 98, 20, 101, 99, 102]), min_ratio=0.5, neighbours=2)
     assert out["status"].to_list() == ["ok"] * 3 + ["suspect"] + ["ok"] * 3
     row = out.row(3, named=True)
     assert row["neighbour_median"] == 100.0  # median of 104, 98, 101, 99
@@ -243,8 +244,8 @@ def test_neighbour_check_flags_a_dip() -> None:
 
 def test_neighbour_check_ratio_is_configurable() -> None:
     counts = _counts([100, 100, 60, 100, 100])
-    assert flag_snapshots(counts, min_ratio=0.5)["status"].to_list() == ["ok"] * 5
-    assert flag_snapshots(counts, min_ratio=0.7)["status"][2] == "suspect"
+    assert flag_snapshots(counts, min_ratio=0.5, neighbours=2)["status"].to_list() == ["ok"] * 5
+    assert flag_snapshots(counts, min_ratio=0.7, neighbours=2)["status"][2] == "suspect"
     assert flag_snapshots(counts, min_ratio=0.7, neighbours=1)["status"][2] == "suspect"
 
 
@@ -255,7 +256,7 @@ def test_neighbour_check_empty_missing_and_other_lists() -> None:
             _counts([5, 5, 5], name="et"),  # a small list is not compared with DROP
         ]
     )
-    out = flag_snapshots(counts, min_ratio=0.5).sort("list", "snapshot_id")
+    out = flag_snapshots(counts, min_ratio=0.5, neighbours=2).sort("list", "snapshot_id")
     drop = out.filter(pl.col("list") == "drop")
     assert drop["status"].to_list() == ["ok", "suspect", "ok", "missing", "ok"]
     assert drop["note"][1] == "parsed to no entries"
@@ -268,9 +269,9 @@ def test_neighbour_check_keeps_an_earlier_note_once() -> None:
     counts = _counts([0, 10, 10], ["suspect", "ok", "ok"]).with_columns(
         note=pl.Series(["empty body: no entries", "", ""])
     )
-    out = flag_snapshots(counts, min_ratio=0.5)
+    out = flag_snapshots(counts, min_ratio=0.5, neighbours=2)
     assert out["note"][0] == "parsed to no entries; empty body: no entries"
-    again = flag_snapshots(out, min_ratio=0.5)
+    again = flag_snapshots(out, min_ratio=0.5, neighbours=2)
     assert again["note"].to_list() == out["note"].to_list()
 
 
@@ -292,23 +293,8 @@ def test_snapshot_jobs_and_list_check(tmp_path: Path) -> None:
         path = root / raw_relpath(f"https://web.archive.org/web/{stamp}id_/{url}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
-    rows = [
-        {
-            "list": "spamhaus_drop",
-            "format": "drop",
-            "url_index": 0,
-            "query_url": "q",
-            "snapshot_id": f"{s}-aaaaaaa{i}",
-            "cdx_timestamp": s,
-            "cdx_time": dt.datetime.strptime(s, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC),
-            "original": url,
-            "digest": f"AAAAAAA{i}",
-            "length": 1,
-            "replay_url": f"https://web.archive.org/web/{s}id_/{url}",
-        }
-        for i, s in enumerate([*stamps, "20080218120000"])  # the last one is not archived
-    ]
-    manifest = merge_manifests([pl.DataFrame(rows).cast({"cdx_time": pl.Datetime("us", "UTC")})])
+    digests = [wayback_digest(b.encode()) for b in bodies] + ["AAAAAAA4"]
+    manifest = _manifest(url, [*stamps, "20080218120000"], digests)  # the last: not archived
     raw, out = tmp_path / "raw", tmp_path / "out"
     entries, qcs = [], []
     with serve(root) as server:
@@ -354,12 +340,96 @@ def test_snapshot_jobs_and_list_check(tmp_path: Path) -> None:
         entries_out=out / "e0.parquet",
     )
     assert pl.read_parquet(out / "e0.parquet").schema == pl.Schema(ENTRY_SCHEMA)
-    assert empty.records_read == 0 and empty.status == "ok"
+    assert empty.records_read == 0 and empty.status == "empty"
     final = pl.read_parquet(out / "snap.parquet")
     assert final["status"].to_list() == ["ok", "ok", "suspect", "ok", "missing"]
     assert list_qc.skipped == {"suspect": 1, "missing": 1} and list_qc.records_kept == 3
     assert list_qc.status == "suspect" and stamps[2] in list_qc.note
     assert read_qc(out / "list.json") == list_qc
+
+
+def _manifest(url: str, stamps: list[str], digests: list[str]) -> pl.DataFrame:
+    """A merged DROP manifest whose CDX rows have these timestamps and digests."""
+    rows = [
+        {
+            "list": "spamhaus_drop",
+            "format": "drop",
+            "url_index": 0,
+            "query_url": "q",
+            "snapshot_id": f"{s}-{d[:8].lower()}",
+            "cdx_timestamp": s,
+            "cdx_time": dt.datetime.strptime(s, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC),
+            "original": url,
+            "digest": d,
+            "length": 1,
+            "replay_url": f"https://web.archive.org/web/{s}id_/{url}",
+        }
+        for s, d in zip(stamps, digests, strict=True)
+    ]
+    return merge_manifests([pl.DataFrame(rows).cast({"cdx_time": pl.Datetime("us", "UTC")})])
+
+
+def test_redirected_and_mismatched_captures_are_kept_apart(tmp_path: Path) -> None:
+    """A 302 to another capture, and bytes that are not the CDX digest's, are not the
+    snapshot: their own status in QC and in the snapshots table, no entries, not counted."""
+    config = load_config(REPO_ROOT / "config" / "demo.yaml")
+    url = "http://www.spamhaus.org/drop/drop.lasso"
+    root = tmp_path / "mirror"
+    good = {s: DROP_HEAD + "".join(f"10.{i}.0.0/16 ; SBL{i}\n" for i in range(8)) for s in (
+        "20080210120000", "20080214120000", "20080216120000")}  # fmt: skip
+    # 2008-02-12 is listed by the CDX API, but the archive holds a capture 5 hours later,
+    # with other bytes, and redirects to it; 2008-02-14 is served with bytes that changed.
+    later = DROP_HEAD + "192.0.2.0/24 ; SBL99\n"
+    stored = {**good, "20080212170000": later}
+    for stamp, body in stored.items():
+        path = root / raw_relpath(f"https://web.archive.org/web/{stamp}id_/{url}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    stamps = ["20080210120000", "20080212120000", "20080214120000", "20080216120000"]
+    listed = DROP_HEAD + "10.0.0.0/16 ; SBL0\n"  # what 2008-02-12 and -14 held when captured
+    digests = [
+        wayback_digest(good[stamps[0]].encode()),
+        wayback_digest(listed.encode()),
+        wayback_digest(listed.encode()),
+        wayback_digest(good[stamps[3]].encode()),
+    ]
+    manifest = _manifest(url, stamps, digests)
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    entries, qcs = [], []
+    with serve(root) as server:
+        config = {**config, "mirror": server.url}
+        for sid in manifest["snapshot_id"]:
+            e, q = out / "entries" / f"{sid}.parquet", out / "qc" / f"{sid}.json"
+            process_snapshot(
+                manifest, sid, e, q, config, raw_root=raw, checksums=raw / "SHA256SUMS"
+            )
+            entries.append(e)
+            qcs.append(q)
+        replays = [r.path for r in server.requests.snapshot()]
+    statuses = [read_qc(q).status for q in qcs]
+    assert statuses == ["ok", "redirected", "digest_mismatch", "ok"]
+    redirected, mismatched = read_qc(qcs[1]), read_qc(qcs[2])
+    assert "redirected to 20080212170000" in redirected.note
+    assert wayback_digest(later.encode()) in redirected.note and digests[1] in redirected.note
+    assert f"CDX digest {digests[2]}" in mismatched.note
+    assert wayback_digest(good[stamps[2]].encode()) in mismatched.note
+    assert [pl.read_parquet(e).height for e in entries] == [8, 0, 0, 8]
+    assert any("20080212120000id_" in p for p in replays)  # the 302 was asked and followed
+    assert (raw / raw_relpath(f"https://web.archive.org/web/20080212170000id_/{url}")).is_file()
+    check_list(
+        "spamhaus_drop", manifest, entries, qcs, out / "snap.parquet", out / "list.json", config,
+        entries_out=out / "entries.parquet",
+    )  # fmt: skip
+    table = pl.read_parquet(out / "snap.parquet")
+    assert table["status"].to_list() == statuses  # the neighbour check leaves them alone
+    row = table.row(1, named=True)
+    assert row["served_url"].endswith("20080212170000id_/" + url)
+    assert row["snapshot_time"] == dt.datetime(2008, 2, 12, 17, tzinfo=dt.UTC)
+    combined = pl.read_parquet(out / "entries.parquet")
+    assert set(combined["snapshot_id"]) == {manifest["snapshot_id"][0], manifest["snapshot_id"][3]}
+    list_qc = read_qc(out / "list.json")
+    assert list_qc.skipped == {"redirected": 1, "digest_mismatch": 1}
+    assert list_qc.records_kept == 2 and list_qc.status == "suspect"
 
 
 # --- the SQL, on the real DROP snapshot -----------------------------------------------------

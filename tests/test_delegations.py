@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from takedowns.attribution import attribute_country
+from takedowns.config import load_config
 from takedowns.delegations import (
-    DEFAULT_URLS,
     build_ip_country,
     delegated_url,
     delegated_urls,
@@ -133,18 +133,24 @@ def test_snapshots_become_validity_periods(tmp_path: Path) -> None:
 
 def test_url_layout_per_registry() -> None:
     day = dt.date(2008, 11, 1)
-    assert delegated_url("ripencc", day) == (
+    study = load_config()["sources"]["rir_delegated"]["urls"]
+    assert delegated_url("ripencc", day, study) == (
         "https://ftp.ripe.net/pub/stats/ripencc/2008/delegated-ripencc-20081101.bz2"
     )
-    assert delegated_url("arin", day) == (
+    assert delegated_url("arin", day, study) == (
         "https://ftp.arin.net/pub/stats/arin/archive/2008/delegated-arin-20081101"
     )
-    assert delegated_url("apnic", day).endswith("/stats/apnic/2008/delegated-apnic-20081101.gz")
+    assert delegated_url("apnic", day, study).endswith(
+        "/stats/apnic/2008/delegated-apnic-20081101.gz"
+    )
     config = {
         "sources": {
             "rir_delegated": {
                 "registries": ["lacnic", "arin"],
-                "urls": {"lacnic": "http://example.org/lacnic/delegated-lacnic-{date}"},
+                "urls": {
+                    "lacnic": "http://example.org/lacnic/delegated-lacnic-{date}",
+                    "arin": study["arin"],
+                },
             }
         }
     }
@@ -155,4 +161,4 @@ def test_url_layout_per_registry() -> None:
         ("lacnic", "2008-12-01", "delegated-lacnic-20081201"),
         ("arin", "2008-12-01", "delegated-arin-20081201"),
     ]
-    assert set(DEFAULT_URLS) == {"afrinic", "apnic", "arin", "lacnic", "ripencc"}
+    assert set(study) == {"afrinic", "apnic", "arin", "lacnic", "ripencc"}

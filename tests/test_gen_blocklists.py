@@ -3,7 +3,8 @@
 The generated tree is served on loopback; discovery, the snapshot jobs and the list checks
 run as the workflow would run them, and what they find is compared with what was planted
 (computed independently with ``ipaddress``): the snapshots and their status, every entry,
-the inexact timestamp, the missing capture, the truncated capture, the planted faults, and
+the inexact timestamp (redirected), the capture whose bytes are not its CDX digest, the
+missing capture, the truncated capture, the planted faults, and
 the move of listed space from the watched networks to others after each cut-off.
 """
 
@@ -39,6 +40,7 @@ from takedowns.wayback import (
     cdx_query_urls,
     discover,
     merge_manifests,
+    payload_digest,
     replay_url,
 )
 
@@ -130,6 +132,7 @@ def test_captures_are_stored_where_the_replay_urls_point(generated) -> None:
     assert {c.kind for c in truth.captures} >= {
         "normal",
         "inexact",
+        "digest_mismatch",
         "missing",
         "short",
         "host_bits",
@@ -180,8 +183,9 @@ def test_statuses_are_the_planted_ones(generated, stage) -> None:
         assert row["status"] == c.expected_status, (c, row["note"])
     short = snaps.filter(pl.col("snapshot_id") == truth.special("short").snapshot_id)
     assert "fewer than 0.5 x the median" in short["note"][0]
-    assert stage["list_qc"]["spamhaus_drop"].skipped == {"suspect": 1}
+    assert stage["list_qc"]["spamhaus_drop"].skipped == {"suspect": 1, "redirected": 1}
     assert stage["list_qc"]["et_rbn"].skipped == {"missing": 1}
+    assert stage["list_qc"]["et_rbn_ips"].skipped == {"digest_mismatch": 1}
     assert stage["list_qc"]["et_rbn_block"].status == "ok"
 
 
@@ -192,7 +196,7 @@ def test_entries_are_exactly_what_each_capture_lists(generated, stage) -> None:
     for name in truth.cdx_urls:
         for c in truth.snapshots(name):
             got = entries.filter(pl.col("snapshot_id") == c.snapshot_id)
-            expected = set() if not c.stored else set(c.listed)
+            expected = set(c.listed) if c.counted else set()
             assert set(got["prefix"]) == expected, (c.kind, c.snapshot_id)
             assert got.height == len(expected)
             for row in got.iter_rows(named=True):
@@ -201,25 +205,45 @@ def test_entries_are_exactly_what_each_capture_lists(generated, stage) -> None:
                     int(net.network_address),
                     int(net.broadcast_address),
                 )
-            if c.stored:
+            if c.counted:
                 assert set(got["snapshot_time"]) == {c.time}
                 assert set(got["source_url"]) == {c.original}
             checked += 1
     assert checked == sum(len(truth.snapshots(n)) for n in truth.cdx_urls)
 
 
-def test_inexact_timestamp_keeps_the_capture_actually_served(generated, stage) -> None:
+def test_inexact_timestamp_is_redirected_and_not_counted(generated, stage) -> None:
     _, config, _, truth = generated
     inexact = truth.special("inexact")
     row = stage["snapshots"].filter(pl.col("snapshot_id") == inexact.snapshot_id).row(0, named=True)
+    assert row["status"] == "redirected" and row["entries"] == 0
     assert row["cdx_timestamp"] == inexact.cdx_timestamp
     assert row["snapshot_time"] == inexact.time
     assert row["served_url"] == replay_url(config, inexact.timestamp, inexact.original)
-    assert "inexact timestamp" in row["note"]
+    assert f"redirected to {inexact.timestamp}" in row["note"]
     work = stage["work"]
     assert (work / "raw" / raw_relpath(row["served_url"])).is_file()
     statuses = [r.status for r in stage["requests"] if inexact.cdx_timestamp in r.path]
     assert statuses == [302]
+
+
+def test_cdx_digests_are_those_of_the_served_bytes(generated, stage) -> None:
+    """Every CDX digest is the base32 SHA-1 of the id_ replay's bytes, but the planted one;
+    that one is found and kept apart."""
+    root, config, _, truth = generated
+    checked = 0
+    for name in truth.cdx_urls:
+        for c in truth.snapshots(name):
+            if not c.stored:
+                continue
+            served = payload_digest(root / raw_relpath(replay_url(config, c.timestamp, c.original)))
+            assert (served == c.digest) == (c.kind != "digest_mismatch"), c
+            checked += 1
+    assert checked > 10
+    odd = truth.special("digest_mismatch")
+    row = stage["snapshots"].filter(pl.col("snapshot_id") == odd.snapshot_id).row(0, named=True)
+    assert row["status"] == "digest_mismatch" and row["entries"] == 0
+    assert f"CDX digest {odd.digest}" in row["note"]
 
 
 def test_planted_faults_were_met_and_overcome(generated, stage) -> None:

@@ -21,7 +21,8 @@ import pytest
 from takedowns import prefix2as
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.delegations import build_ip_country, read_delegated
-from takedowns.download import DownloadPolicy, fetch
+from takedowns.fetch import fetch
+from takedowns.fetch_policy import DownloadPolicy
 from takedowns.mirror.gen_delegations import generate_delegations
 from takedowns.mirror.gen_spam import generate_spam
 from takedowns.mirror.generate import generate_mirror
@@ -62,7 +63,8 @@ def stage(tmp_path_factory: pytest.TempPathFactory):
     prefix2as.build_episodes(daily, processed / "prefix_origin.parquet", max_gap_days=3)
     episodes = pl.read_parquet(processed / "prefix_origin.parquet")
     ip_country = build_ip_country(
-        [read_delegated(raw / raw_relpath(u), str(raw_relpath(u)))[0] for u in deleg.urls]
+        [read_delegated(raw / raw_relpath(u), str(raw_relpath(u)))[0] for u in deleg.urls],
+        max_age_days=config["sources"]["rir_delegated"]["max_age_days"],
     )
     messages = pl.read_parquet(processed / "spam_messages" / "*.parquet")
     attributed = attribute_messages(messages, episodes, ip_country)

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.download import DownloadPolicy, fetch
+from takedowns.fetch import fetch
+from takedowns.fetch_policy import DownloadPolicy
 from takedowns.mirror.gen_routing import generate_routing
 from takedowns.mirror.generate import generate_mirror
 from takedowns.mirror.server import NOT_FOUND_PAGE, serve
@@ -23,6 +24,7 @@ from takedowns.routing_sources import (
     listings,
     parse_listing,
     read_listing,
+    rib_gaps,
     select_from_listing,
     select_ribs,
     select_updates,
@@ -33,7 +35,7 @@ UTC = dt.UTC
 RV = "http://archive.routeviews.org/bgpdata"
 RIS = "http://data.ris.ripe.net"
 
-# Verbatim rows from SERVER_FORMATS.md section 2 (bgpkit-broker test fixtures).
+# Verbatim rows of real listings (bgpkit-broker test fixtures).
 APACHE_BDIX = """<title>Index of /route-views.bdix/bgpdata/2022.10/UPDATES</title>
 <tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="/route-views.bdix/bgpdata/2022.10/">Parent Directory</a>       </td><td>&nbsp;</td><td align="right">  - </td><td>&nbsp;</td></tr>
 <tr><td valign="top"><img src="/icons/unknown.gif" alt="[   ]"></td><td><a href="updates.20221001.0000.bz2">updates.20221001.000..&gt;</a></td><td align="right">2022-10-01 00:00  </td><td align="right"> 14 </td><td>&nbsp;</td></tr>
@@ -90,7 +92,10 @@ def _config(**routing: object) -> dict:
     config = load_config(REPO_ROOT / "config" / "demo.yaml", REPO_ROOT / "tests" / "e2e.yaml")
     config["events"] = {"mccolo": config["events"]["mccolo"]}
     config["windows"] = {"pre_days": 2, "post_days": [4]}
-    config["routing"] = {"update_window_hours": 1, "rib_hour": 8, **routing}
+    config["routing"] = {
+        **config["routing"], "update_window_hours": 1, "rib_hour": 8, "rib_every_days": 1,
+        **routing,
+    }  # fmt: skip
     return config
 
 
@@ -241,11 +246,14 @@ def test_selected_day_missing_from_a_listing(served, tmp_path: Path) -> None:
     kept = "\n".join(line for line in text.splitlines() if f"bview.{day}" not in line)
     broken = tmp_path / "index.html"
     broken.write_text(kept)
-    with pytest.raises(
-        MalformedInput,
-        match=r"data\.ris\.ripe\.net/rrc00/2008\.11/: no rrc00 "
-        r"RIB dump listed for 1 selected day",
-    ):
-        select_from_listing(broken, listing, config)
-    config = {**config, "routing": {**config["routing"], "allow_missing_files": True}}
-    assert select_from_listing(broken, listing, config).height > 0
+    # Not an error of the listing: the day is left out, and the study's gap record lists it
+    # (qc.max_missing_share decides whether the run goes on).
+    chosen = select_from_listing(broken, listing, config)
+    lost = dt.datetime.strptime(day, "%Y%m%d").date()
+    ribs = chosen.filter(pl.col("kind") == "rib")
+    assert lost not in set(ribs["day"]) and ribs.height > 0
+    whole = select_from_listing(page, listing, config).filter(pl.col("kind") == "rib")
+    assert ribs.height == whole.height - 1
+    qc, missing = rib_gaps(ribs, {**config, "sources": {**config["sources"], "ripe_ris": {
+        **config["sources"]["ripe_ris"], "collectors": ["rrc00"]}}})  # fmt: skip
+    assert f"rrc00 {lost.isoformat()}" in missing and qc.status == "gaps"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
+import hashlib
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +17,14 @@ import polars as pl
 import pytest
 
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.download import ContentError, HTTPStatusError, mirror_url
+from takedowns.errors import ContentError, HTTPStatusError
+from takedowns.fetch import mirror_url
 from takedowns.mirror import MirrorServer, serve
 from takedowns.paths import raw_relpath
 from takedowns.qc import MalformedInput
 from takedowns.wayback import (
-    DEFAULT_LISTS,
     NoCapture,
+    NoCaptures,
     NotACapture,
     blocklist_sources,
     cdx_query_url,
@@ -29,6 +33,7 @@ from takedowns.wayback import (
     fetch_capture,
     merge_manifests,
     parse_cdx,
+    payload_digest,
     read_manifest,
     replay_url,
     write_manifest,
@@ -149,7 +154,7 @@ def test_lists_are_config() -> None:
     config["blocklists"]["lists"]["mine"]["format"] = "csv"
     with pytest.raises(ValueError, match=r"blocklists\.lists\.mine\.format"):
         blocklist_sources(config)
-    assert "spamhaus_drop" in DEFAULT_LISTS
+    assert "spamhaus_drop" in load_config()["blocklists"]["lists"]
 
 
 # --- parsing CDX answers --------------------------------------------------------------------
@@ -242,10 +247,45 @@ def test_discover_writes_raw_answer_and_manifest(wb: Wayback, tmp_path: Path) ->
     assert wb.statuses(query) == [200]
 
 
-def test_discover_empty_answer(wb: Wayback) -> None:
-    wb.put(cdx_query_url(wb.config, DROP), b"[]\n")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]\n",
+        f"[{HEADER}]\n".encode(),
+        _answer(["20060702083012", DROP, "200", DIGEST_A, "1234"]),  # before the period
+    ],
+)
+def test_discover_without_captures_fails_and_is_asked_again(wb: Wayback, body: bytes) -> None:
+    query = cdx_query_url(wb.config, DROP)
+    wb.put(query, body)
+    with pytest.raises(NoCaptures) as info:
+        wb.discover()
+    message = str(info.value)
+    assert "'spamhaus_drop'" in message and query in message and "\n" not in message
+    assert "blocklists.lists.spamhaus_drop.optional" in message
+    # Not kept as a valid answer: neither the raw file nor a SHA256SUMS line; a rerun asks.
+    assert not (wb.raw / raw_relpath(query)).exists()
+    assert not list((wb.raw / raw_relpath(query)).parent.glob("*"))
+    assert raw_relpath(query).as_posix() not in _sums(wb)
+    wb.put(query, _answer(["20080214120000", DROP, "200", DIGEST_B, "1301"]))
     manifest, qc = wb.discover()
-    assert manifest.height == 0 and qc.status == "ok" and qc.note == "no captures ([])"
+    assert manifest["cdx_timestamp"].to_list() == ["20080214120000"] and qc.status == "ok"
+    assert wb.statuses(query) == [200, 200]
+    assert raw_relpath(query).as_posix() in _sums(wb)
+
+
+def test_optional_list_without_captures_is_empty_not_fatal(wb: Wayback) -> None:
+    wb.config["blocklists"]["lists"]["et_rbn"]["optional"] = True
+    query = cdx_query_url(wb.config, wb.config["blocklists"]["lists"]["et_rbn"]["urls"][0])
+    wb.put(query, b"[]\n")
+    manifest, qc = wb.discover("et_rbn")
+    assert manifest.height == 0 and qc.status == "empty"
+    assert "optional list without captures" in qc.note and "rerun asks again" in qc.note
+    assert not (wb.raw / raw_relpath(query)).exists()
+
+
+def _sums(wb: Wayback) -> str:
+    return wb.checksums.read_text() if wb.checksums.exists() else ""
 
 
 def test_discover_blocked_site_is_recorded_not_fatal(wb: Wayback) -> None:
@@ -334,8 +374,9 @@ def test_cdx_and_replays_have_separate_rate_limits(wb: Wayback) -> None:
     wb.config["download"]["hosts"] = hosts
     stamps = [f"2008010{d}120000" for d in range(1, 7)]
     replays = [wb.capture(s, b"1.2.3.0/24 ; SBL1\n") for s in stamps]
-    wb.put(cdx_query_url(wb.config, DROP), b"[]\n")
-    wb.put(cdx_query_url(wb.config, DROP_UPPER), b"[]\n")
+    answer = _answer(["20080101120000", DROP, "200", DIGEST_A, "1"])
+    wb.put(cdx_query_url(wb.config, DROP), answer)
+    wb.put(cdx_query_url(wb.config, DROP_UPPER), answer)
     wb.discover(index=0)
     for url in replays:
         wb.fetch(url)
@@ -368,11 +409,22 @@ def test_inexact_timestamp_is_followed_and_stored_under_the_capture(wb: Wayback)
     asked = replay_url(wb.config, "20080214120000", DROP)
     result = wb.fetch(asked)
     assert result.requested_url == asked and result.served_url == served
+    assert result.served_timestamp == "20080214120047"
     assert result.redirects == (asked,)
     assert result.capture_time == dt.datetime(2008, 2, 14, 12, 0, 47, tzinfo=dt.UTC)
     assert result.path == wb.raw / raw_relpath(served)
     assert not (wb.raw / raw_relpath(asked)).exists()
     assert wb.statuses(asked) == [302] and wb.statuses(served) == [200]
+
+
+def test_replay_digest_is_the_cdx_digest_of_the_bytes(wb: Wayback) -> None:
+    body = b"; Spamhaus DROP List\n1.2.3.0/24 ; SBL1\n"
+    url = wb.capture("20080214120000", body)
+    result = wb.fetch(url)
+    expected = base64.b32encode(hashlib.sha1(body).digest()).decode()
+    assert result.digest == expected == payload_digest(result.path)
+    assert re.fullmatch(r"[A-Z2-7]{32}", result.digest)
+    assert result.served_timestamp == "20080214120000"
 
 
 def test_missing_capture_is_no_capture_naming_the_url(wb: Wayback) -> None:

@@ -2,8 +2,8 @@
 
 Three formats (all parsed with vectorized polars expressions over the lines of a snapshot):
 
-* ``drop``: Spamhaus DROP, ``CIDR ; SBLnnnnn`` data lines and ``;`` comment lines
-  (SERVER_FORMATS.md section 5); the reference is the SBL id.
+* ``drop``: Spamhaus DROP, ``CIDR ; SBLnnnnn`` data lines and ``;`` comment lines; the
+  reference is the SBL id.
 * ``et_rules``: Emerging Threats Snort rules carrying address lists,
   ``alert ip [a.b.c.d/nn,...] any -> $HOME_NET any (msg:"ET RBN ..."; sid:NNN; ...)``; ``#``
   lines are comments (or disabled rules); the reference is ``sid:NNN``, the comment the msg.
@@ -18,6 +18,12 @@ with host bits set is normalized to its network and counted in the note and the 
 are Windows line endings. A snapshot that parses to nothing (empty body, an HTML page, only
 comments) has status ``suspect``; :func:`flag_snapshots` then compares each snapshot's entry
 count with the median of its neighbours in time and flags the ones far below it.
+
+A snapshot is the capture its CDX row names, or nothing: when the archive answers with
+another capture (a redirect to another timestamp: status ``redirected``) or with bytes whose
+base32 SHA-1 differs from the CDX ``digest`` (status ``digest_mismatch``), the snapshot keeps
+that status and its note in ``blocklist_snapshots`` but has no entries, like a ``missing``
+one (:data:`NOT_THE_CAPTURE`); the analysis counts only ``ok`` snapshots.
 """
 
 from __future__ import annotations
@@ -33,15 +39,14 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from takedowns.download import looks_like_html
+from takedowns.containers import looks_like_html
 from takedowns.ipv4 import host_bits_set, int_to_address, network_of, prefix_end
 from takedowns.paths import raw_relpath
 from takedowns.provenance import parquet_metadata
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit, read_qc
 from takedowns.tables import write_parquet
 from takedowns.wayback import (
-    DEFAULT_MIN_RATIO,
-    DEFAULT_NEIGHBOURS,
+    CaptureResult,
     NoCapture,
     blocklist_config,
     fetch_capture,
@@ -50,6 +55,8 @@ from takedowns.wayback import (
 log = logging.getLogger(__name__)
 
 STAGE = "blocklists"
+#: Snapshot statuses that mean the requested capture was not had: no entries, never counted.
+NOT_THE_CAPTURE = frozenset({"missing", "redirected", "digest_mismatch"})
 #: Skip reasons that mean the file is malformed (limited by ``max_malformed``).
 MALFORMED_REASONS = frozenset({"invalid_cidr", "invalid_range", "unparsable_rule"})
 
@@ -436,14 +443,9 @@ def _note(stats: Mapping[str, int], examples: Mapping[str, str]) -> str:
 # One job per snapshot: download the capture, parse it, write entries and QC
 
 
-def _settings(config: Mapping[str, Any]) -> tuple[float, int, int]:
-    section = blocklist_config(config)
-    max_malformed = section.get("max_malformed_lines", config["qc"]["max_malformed_records"])
-    return (
-        float(section.get("min_ratio_to_neighbours", DEFAULT_MIN_RATIO)),
-        int(section.get("neighbours", DEFAULT_NEIGHBOURS)),
-        int(max_malformed),
-    )
+def _max_malformed(config: Mapping[str, Any]) -> int:
+    """Malformed lines allowed per snapshot (``blocklists.max_malformed_lines``)."""
+    return int(blocklist_config(config)["max_malformed_lines"])
 
 
 def process_snapshot(
@@ -461,7 +463,10 @@ def process_snapshot(
 
     A capture the Wayback Machine does not have (404) is not an error of the run: its
     entries table is empty and its QC status ``missing``, so the neighbour check and the
-    analysis see the gap. Anything else that goes wrong raises, naming the URL or file.
+    analysis see the gap. A redirect to another timestamp (``redirected``) or bytes that do
+    not hash to the CDX digest (``digest_mismatch``) are not the capture asked for: the
+    bytes stay in the raw tree, the entries table is empty and the note says what was
+    served. Anything else that goes wrong raises, naming the URL or file.
     """
     rows = manifest.filter(pl.col("snapshot_id") == snapshot_id)
     if rows.height != 1:
@@ -481,15 +486,20 @@ def process_snapshot(
         _write(pl.DataFrame(schema=ENTRY_SCHEMA), entries_out, qc, qc_out, config, meta)
         log.warning("%s", exc)
         return qc
-    _, _, max_malformed = _settings(config)
+    meta.update(served_url=capture.served_url, capture_time=capture.capture_time.isoformat())
+    refused = capture_mismatch(capture, row["cdx_timestamp"], row["digest"])
+    if refused is not None:
+        qc = FileQC(STAGE, str(raw_relpath(capture.served_url)), status=refused[0])
+        qc.sha256, qc.note = capture.sha256, refused[1]
+        _write(pl.DataFrame(schema=ENTRY_SCHEMA), entries_out, qc, qc_out, config, meta)
+        log.warning("%s: %s", row["replay_url"], qc.note)
+        return qc
+    max_malformed = _max_malformed(config)
     source = str(raw_relpath(capture.served_url))
     parsed = parse_blocklist(
         capture.path.read_bytes(), row["format"], source, max_malformed=max_malformed
     )
     parsed.qc.sha256 = capture.sha256
-    if capture.redirects:
-        redirect = f"inexact timestamp {row['cdx_timestamp']}: served {capture.served_url}"
-        parsed.qc.note = "; ".join(filter(None, [redirect, parsed.qc.note]))
     if capture.false_captures:
         refused = f"{capture.false_captures} answers without Memento-Datetime refused first"
         parsed.qc.note = "; ".join(filter(None, [parsed.qc.note, refused]))
@@ -501,11 +511,7 @@ def process_snapshot(
         pl.lit(row["original"]).alias("source_url"),
         pl.lit(capture.served_url).alias("replay_url"),
     ).cast(ENTRY_SCHEMA)
-    meta.update(
-        served_url=capture.served_url,
-        capture_time=capture.capture_time.isoformat(),
-        parse_stats=json.dumps(parsed.stats, sort_keys=True),
-    )
+    meta.update(parse_stats=json.dumps(parsed.stats, sort_keys=True))
     _write(entries, entries_out, parsed.qc, qc_out, config, meta)
     log.info(
         "%s: %d entries (read %d, skipped %s) %s",
@@ -516,6 +522,32 @@ def process_snapshot(
         parsed.qc.note,
     )
     return parsed.qc
+
+
+def capture_mismatch(
+    capture: CaptureResult, cdx_timestamp: str, cdx_digest: str
+) -> tuple[str, str] | None:
+    """``(status, note)`` when ``capture`` is not the one the CDX row names, else None.
+
+    ``redirected``: the archive served another timestamp; ``digest_mismatch``: the bytes'
+    base32 SHA-1 differs from the CDX digest (compared without regard to case).
+    """
+    served = capture.served_timestamp
+    digests = f"CDX digest {cdx_digest}, served bytes {capture.digest}"
+    if served != cdx_timestamp:
+        same = "same" if capture.digest == cdx_digest.upper() else "other"
+        return (
+            "redirected",
+            f"asked for the capture at {cdx_timestamp}, the archive redirected to {served} "
+            f"({capture.served_url}; {same} bytes: {digests}); not counted as the snapshot",
+        )
+    if capture.digest != cdx_digest.upper():
+        return (
+            "digest_mismatch",
+            f"the bytes served for {cdx_timestamp} do not match the CDX digest ({digests}); "
+            "not counted as the snapshot",
+        )
+    return None
 
 
 def _write(
@@ -535,19 +567,19 @@ def _write(
 # Per list: the snapshot table and the neighbour check
 
 
-def flag_snapshots(
-    counts: pl.DataFrame, *, min_ratio: float, neighbours: int = DEFAULT_NEIGHBOURS
-) -> pl.DataFrame:
+def flag_snapshots(counts: pl.DataFrame, *, min_ratio: float, neighbours: int) -> pl.DataFrame:
     """Flag snapshots that parsed to nothing or to far fewer entries than their neighbours.
 
     ``counts`` has ``list, snapshot_id, cdx_time, entries, status, note``. For each snapshot
     with entries, the neighbours are the ``neighbours`` nearest snapshots with entries before
-    it and after it in the same list (missing and empty ones are left out); a snapshot with
-    fewer than ``min_ratio`` times their median entries gets status ``suspect`` and a note.
+    it and after it in the same list (empty ones and those of :data:`NOT_THE_CAPTURE` are
+    left out); a snapshot with fewer than ``min_ratio`` times their median entries gets
+    status ``suspect`` and a note.
     Adds ``neighbour_median`` and ``ratio_to_neighbours``; other rows pass unchanged.
     """
     base = counts.sort("list", "cdx_time", "snapshot_id")
-    usable = base.filter((pl.col("status") != "missing") & (pl.col("entries") > 0))
+    had = ~pl.col("status").is_in(sorted(NOT_THE_CAPTURE))
+    usable = base.filter(had & (pl.col("entries") > 0))
     shifted = [pl.col("entries").shift(k).over("list") for k in range(1, neighbours + 1)]
     shifted += [pl.col("entries").shift(-k).over("list") for k in range(1, neighbours + 1)]
     medians = usable.select(
@@ -561,8 +593,8 @@ def flag_snapshots(
         medians, on=["list", "snapshot_id"], how="left", maintain_order="left"
     )
     ratio = pl.col("entries") / pl.col("neighbour_median")
-    few = (pl.col("status") != "missing") & (ratio < min_ratio)
-    empty = (pl.col("status") != "missing") & (pl.col("entries") == 0)
+    few = had & (ratio < min_ratio)
+    empty = had & (pl.col("entries") == 0)
     flag = (
         pl.when(empty)
         .then(pl.lit("parsed to no entries"))
@@ -662,11 +694,14 @@ def check_list(
     """Write the list's ``blocklist_snapshots`` table (with the neighbour check) and its QC.
 
     The list's QC record counts snapshots: read (listed), kept (``ok``), skipped by status
-    (``suspect``, ``missing``), with status ``suspect`` and a note naming the flagged ones.
+    (``suspect``, ``missing``, ``redirected``, ``digest_mismatch``), with status ``suspect``
+    and a note naming the flagged ones; a list without any snapshot has status ``empty``.
     ``entries_out`` (optional) receives all of the list's entries in one table (empty, with
     its schema, when the list has none), so a glob over the lists always finds a file.
     """
-    min_ratio, neighbours, _ = _settings(config)
+    section = blocklist_config(config)
+    min_ratio = float(section["min_ratio_to_neighbours"])
+    neighbours = int(section["neighbours"])
     table = flag_snapshots(
         snapshot_table(manifest, entries_paths, qc_paths),
         min_ratio=min_ratio,
@@ -686,7 +721,9 @@ def check_list(
     flagged = table.filter(pl.col("status") != "ok")
     for status, group in flagged.group_by("status", maintain_order=True):
         qc.skip(str(status[0]), group.height)
-    if flagged.height:
+    if not table.height:
+        qc.status, qc.note = "empty", "no snapshot listed by the CDX API"
+    elif flagged.height:
         qc.status = "suspect"
         qc.note = "; ".join(
             f"{r['snapshot_id']} {r['status']}: {r['note']}" for r in flagged.iter_rows(named=True)

@@ -25,6 +25,11 @@ LACNIC ``pub/stats/lacnic/archive/<year>/`` and AFRINIC ``pub/stats/afrinic/<yea
 archives have gaps (e.g. AFRINIC early 2011). A wrong guess surfaces as a download error
 naming the URL; the template is then one config line. The reader decides compression by
 content (gzip, bzip2 or plain text), not by name.
+
+A registry month whose file cannot be had (the archive answers 404 or 410,
+:data:`NOT_THERE`) is not an error of its job: its table is empty and its QC status
+``missing`` (:func:`missing_month_qc`). :func:`month_gaps` lists those months for the study
+(``data/processed/qc/gaps/delegations.json``); past ``qc.max_missing_share`` the run stops.
 """
 
 from __future__ import annotations
@@ -41,20 +46,15 @@ from typing import Any
 import polars as pl
 
 from takedowns.ipv4 import address_to_int
-from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
+from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit, gap_qc, read_qc
 
 STAGE = "delegations"
+#: The gap record's name: ``data/processed/qc/gaps/delegations.json``.
+GAP_STAGE = "delegations"
+#: HTTP answers that mean the archive does not have a registry's file for that month.
+NOT_THERE = (404, 410)
 REGISTRIES = ("afrinic", "apnic", "arin", "lacnic", "ripencc")
 #: Default URL templates (see the module docstring: an assumption, overridable in config).
-DEFAULT_URLS: dict[str, str] = {
-    "afrinic": "https://ftp.afrinic.net/pub/stats/afrinic/{year}/delegated-afrinic-{date}",
-    "apnic": "https://ftp.apnic.net/stats/apnic/{year}/delegated-apnic-{date}.gz",
-    "arin": "https://ftp.arin.net/pub/stats/arin/archive/{year}/delegated-arin-{date}",
-    "lacnic": "https://ftp.lacnic.net/pub/stats/lacnic/archive/{year}/delegated-lacnic-{date}",
-    "ripencc": "https://ftp.ripe.net/pub/stats/ripencc/{year}/delegated-ripencc-{date}.bz2",
-}
-#: A snapshot is used for at most this many days when no later one follows.
-DEFAULT_MAX_AGE_DAYS = 45
 DELEGATED_STATUSES = ("allocated", "assigned")
 #: Old RIPE NCC files write the United Kingdom as UK; ISO 3166 says GB.
 COUNTRY_FIXES = {"UK": "GB"}
@@ -75,9 +75,10 @@ IP_COUNTRY_SCHEMA: dict[str, pl.DataType] = {
 _NAME_DATE = re.compile(r"delegated-([a-z]+)-(?:extended-)?(\d{8})")
 
 
-def delegated_url(registry: str, day: dt.date, urls: Mapping[str, str] | None = None) -> str:
-    """URL of ``registry``'s delegated file of ``day`` (templates: ``{year}``, ``{date}``)."""
-    template = (urls or DEFAULT_URLS)[registry]
+def delegated_url(registry: str, day: dt.date, urls: Mapping[str, str]) -> str:
+    """URL of ``registry``'s delegated file of ``day`` from the URL templates ``urls``
+    (``sources.rir_delegated.urls``: ``{year}``, ``{month}``, ``{date}``)."""
+    template = urls[registry]
     return template.format(year=f"{day:%Y}", month=f"{day:%m}", date=f"{day:%Y%m%d}")
 
 
@@ -85,9 +86,8 @@ def delegated_urls(
     config: Mapping[str, Any], months: Sequence[dt.date]
 ) -> list[tuple[str, dt.date, str]]:
     """(registry, month, URL) for every configured registry and month (file of the 1st)."""
-    src = config["sources"].get("rir_delegated", {})
-    urls = {**DEFAULT_URLS, **src.get("urls", {})}
-    registries = src.get("registries", list(REGISTRIES))
+    src = config["sources"]["rir_delegated"]
+    urls, registries = src["urls"], src["registries"]
     return [
         (reg, m.replace(day=1), delegated_url(reg, m.replace(day=1), urls))
         for m in months
@@ -233,9 +233,7 @@ def overlapping_ranges(ranges: pl.DataFrame) -> int:
     )
 
 
-def build_ip_country(
-    snapshots: Sequence[pl.DataFrame], *, max_age_days: int = DEFAULT_MAX_AGE_DAYS
-) -> pl.DataFrame:
+def build_ip_country(snapshots: Sequence[pl.DataFrame], *, max_age_days: int) -> pl.DataFrame:
     """Stack per-file tables into ``ip_country`` with validity periods.
 
     A registry's snapshot is valid from its date to the day before that registry's next
@@ -262,3 +260,37 @@ def build_ip_country(
         .cast(IP_COUNTRY_SCHEMA)
         .sort("snapshot", "registry", "start_ip")
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Months that could not be had
+
+
+def missing_month_qc(source_file: str, url: str) -> FileQC:
+    """The QC record of a registry month whose file the archive does not have."""
+    return FileQC(
+        stage=STAGE,
+        source_file=source_file,
+        status="missing",
+        note=f"{url}: not in the archive (HTTP 404/410); this registry month has no table",
+    )
+
+
+def empty_table() -> pl.DataFrame:
+    """The (empty) table of a registry month without a file."""
+    return pl.DataFrame(schema=IP_COUNTRY_SCHEMA)
+
+
+def month_gaps(qc_paths: Sequence[Path]) -> tuple[FileQC, list[str]]:
+    """The ``delegations`` gap record: registry months whose QC status is ``missing``.
+
+    ``qc_paths`` are ``.../<registry>/<YYYYMM>.json``; items read ``<registry> <YYYY-MM>``.
+    Returns the record and the missing items, in order.
+    """
+    expected, missing = [], []
+    for path in sorted(Path(p) for p in qc_paths):
+        item = f"{path.parent.name} {path.stem[:4]}-{path.stem[4:]}"
+        expected.append(item)
+        if read_qc(path).status == "missing":
+            missing.append(item)
+    return gap_qc(GAP_STAGE, expected, missing, unit="registry month"), missing

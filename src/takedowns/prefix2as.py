@@ -1,7 +1,8 @@
 """CAIDA RouteViews prefix-to-AS: discovery, daily normalization and origin episodes.
 
 * :func:`parse_creation_log` turns ``pfx2as-creation.log`` into a manifest of daily files
-  (names are never constructed: the HHMM of each file is irregular).
+  (names are never constructed: the HHMM of each file is irregular); :func:`day_gaps` lists
+  the selected days it has no file for (and flags a log cut mid-line) as a gap record.
 * :func:`read_daily_table` normalizes one ``routeviews-{oix,rv2}-YYYYMMDD-HHMM.pfx2as.gz``.
 * :func:`build_episodes` folds the daily tables into ``prefix_origin`` episodes
   (prefix, origins, first_day, last_day), streaming one day at a time.
@@ -12,16 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from takedowns.ipv4 import address_to_int, host_bits_set, prefix_end
-from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
+from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit, gap_qc
 from takedowns.tables import write_parquet
 
 #: ``routeviews-rv2-20080501-1200.pfx2as.gz`` -> collector, date, time.
@@ -29,6 +32,8 @@ FILE_NAME_RE = r"routeviews-(?P<collector>[a-z0-9]+)-(?P<date>\d{8})-(?P<hhmm>\d
 #: Origins: MOAS joined by ``_``, AS sets by ``,`` (``10_20_30_32,54``), ASNs in asplain.
 ORIGIN_RE = r"^\d{1,10}(?:[_,]\d{1,10})*$"
 MAX_ASN = 2**32 - 1
+#: The gap record's name: ``data/processed/qc/gaps/prefix2as.json``.
+GAP_STAGE = "prefix2as"
 
 DAILY_SCHEMA = {
     "day": pl.Date,
@@ -61,15 +66,49 @@ EPISODE_SCHEMA = {
 _EPISODE_KEY = ["start_ip", "length", "origin_text", "collector"]
 
 
+def read_creation_log(path: Path, base_url: str) -> tuple[pl.DataFrame, str]:
+    """:func:`parse_creation_log`, and a note when the log ends mid-line (else ``""``).
+
+    A log that does not end with a newline was cut (or is being written): its last line is
+    kept when it has the full shape (the note says the newline is missing) and dropped when
+    it does not (the note quotes it). Either way the caller's gap record flags the log.
+    """
+    text = Path(path).read_text(encoding="utf-8", errors="strict")
+    lines = text.splitlines()
+    note = ""
+    if text and not text.endswith("\n") and lines:
+        last = lines[-1]
+        if _creation_row(last) is None:
+            lines = lines[:-1]
+            note = f"{path}: the log ends mid-line; its cut last line was dropped: {last!r}"
+        else:
+            note = f"{path}: the log ends without a newline after {last!r} (it may be cut)"
+    return _creation_frame(lines, path, base_url), note
+
+
 def parse_creation_log(path: Path, base_url: str) -> pl.DataFrame:
     """Manifest of the daily files listed in ``pfx2as-creation.log``.
 
     The log has ``#`` comment lines, then ``seq<TAB>unix_ts<TAB>YYYY/MM/<file>`` lines. Returns
     one row per listed file: seq, created (UTC), file (``YYYY/MM/<name>``), url, collector,
     day and snapshot_time (from the name). A line of another shape is an error naming the
-    line, because a manifest that silently loses files would shorten the study.
+    line, because a manifest that silently loses files would shorten the study (a cut last
+    line without its newline is dropped; :func:`read_creation_log` says so).
     """
-    lines = Path(path).read_text(encoding="utf-8", errors="strict").splitlines()
+    return read_creation_log(path, base_url)[0]
+
+
+def _creation_row(line: str) -> dict[str, Any] | None:
+    """One ``seq<TAB>unix_ts<TAB>YYYY/MM/<file>`` line with a well-formed file name, or None."""
+    fields = line.split("\t")
+    if len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+        return None
+    if re.search(FILE_NAME_RE, fields[2]) is None:
+        return None
+    return {"seq": int(fields[0]), "created_ts": int(fields[1]), "file": fields[2]}
+
+
+def _creation_frame(lines: Sequence[str], path: Path, base_url: str) -> pl.DataFrame:
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -108,6 +147,23 @@ def select_snapshots(manifest: pl.DataFrame, days: Sequence[dt.date]) -> pl.Data
         .last()
         .sort("day")
     )
+
+
+def day_gaps(
+    chosen: pl.DataFrame, days: Sequence[dt.date], *, log_note: str = ""
+) -> tuple[FileQC, list[str]]:
+    """The ``prefix2as`` gap record: selected days without a daily table in ``chosen``.
+
+    ``log_note`` (from :func:`read_creation_log`) marks the record truncated and is added to
+    its note. Returns the record and the missing days (ISO dates, in order).
+    """
+    have = set(chosen["day"].to_list())
+    expected = [d.isoformat() for d in days]
+    missing = [d.isoformat() for d in days if d not in have]
+    qc = gap_qc(
+        GAP_STAGE, expected, missing, unit="day", truncated=bool(log_note), extra_note=log_note
+    )
+    return qc, missing
 
 
 def _decompress(path: Path) -> bytes:

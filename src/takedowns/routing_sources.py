@@ -13,8 +13,9 @@ file names are never constructed: they come from each month's directory listing.
 :func:`listing_manifest` keeps the dump and update files with their collector, kind and file
 time; :func:`select_ribs` picks one dump per selected day (the one closest to
 ``routing.rib_hour``) and :func:`select_updates` every update file within
-``routing.update_window_hours`` of each event's nominal cut-off. A listing without the
-expected files is an error naming the listing URL.
+``routing.update_window_hours`` of each event's nominal cut-off. Update files missing from
+a window are an error naming the listing URL; RIB days without a dump are gaps that
+:func:`rib_gaps` lists for the whole study (past ``qc.max_missing_share`` the run stops).
 """
 
 from __future__ import annotations
@@ -30,22 +31,15 @@ from urllib.parse import urljoin
 
 import polars as pl
 
-from takedowns.qc import MalformedInput
+from takedowns.qc import FileQC, MalformedInput, gap_qc
 from takedowns.sources import raw_path
 from takedowns.study import events, selected_days
 
 ROUTEVIEWS_COLLECTOR = "route-views2"
+#: The gap record's name: ``data/processed/qc/gaps/routing.json``.
+GAP_STAGE = "routing"
 #: How long one update file covers, by archive.
 UPDATE_PERIOD = {"routeviews": dt.timedelta(minutes=15), "ris": dt.timedelta(minutes=5)}
-#: Defaults of the ``routing`` config block (see :func:`routing_settings`).
-DEFAULTS: dict[str, Any] = {
-    "rib_hour": 8,
-    "rib_every_days": 1,
-    "update_window_hours": 6,
-    "episode_gap_hours": 36,
-    "keep_all": False,
-    "allow_missing_files": False,
-}
 FILE_RE = re.compile(
     r"^(?P<prefix>rib|bview|updates)\.(?P<date>\d{8})\.(?P<hhmm>\d{4})\.(?P<ext>bz2|gz)$"
 )
@@ -68,8 +62,8 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
 
 
 def routing_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``routing`` config block with defaults for absent keys."""
-    return {**DEFAULTS, **dict(config.get("routing") or {})}
+    """The ``routing`` config block (its defaults were filled from the schema at validation)."""
+    return dict(config["routing"])
 
 
 @dataclass(frozen=True)
@@ -381,9 +375,9 @@ def select_from_listing(
 ) -> pl.DataFrame:
     """The files of one downloaded listing that the study selects, with their raw paths.
 
-    Dumps: one per selected day of the listing's month; updates: those inside the update
-    windows. Returns :data:`MANIFEST_SCHEMA` plus ``event_id`` (null for dumps), ``day``
-    and ``raw_path``.
+    Dumps: one per selected day of the listing's month (a day without one is left out here
+    and listed by :func:`rib_gaps`); updates: those inside the update windows. Returns
+    :data:`MANIFEST_SCHEMA` plus ``event_id`` (null for dumps), ``day`` and ``raw_path``.
     """
     settings = routing_settings(config)
     manifest = read_listing(page_path, listing)
@@ -392,7 +386,8 @@ def select_from_listing(
     if listing.kind in ("rib", "all"):
         days = [d for d in rib_days(config) if d.replace(day=1) == listing.month]
         if days:
-            ribs = select_ribs(manifest, days, float(settings["rib_hour"]), allow_missing=allow)
+            # A day without a dump is a gap for rib_gaps (qc.max_missing_share), not an error.
+            ribs = select_ribs(manifest, days, float(settings["rib_hour"]), allow_missing=True)
             parts.append(ribs.with_columns(event_id=pl.lit(None, pl.String)))
     if listing.kind in ("updates", "all"):
         month_start = dt.datetime(listing.month.year, listing.month.month, 1, tzinfo=dt.UTC)
@@ -413,6 +408,21 @@ def select_from_listing(
     return out.with_columns(
         raw_path=pl.col("url").map_elements(raw_path, return_dtype=pl.String)
     ).sort("kind", "file_time")
+
+
+def rib_gaps(selection: pl.DataFrame, config: Mapping[str, Any]) -> tuple[FileQC, list[str]]:
+    """The ``routing`` gap record: (collector, RIB day) pairs without a selected dump.
+
+    ``selection`` is :func:`read_selection` of every listing; expected are
+    :func:`collectors` x :func:`rib_days`. Items read ``<collector> <YYYY-MM-DD>``. Returns
+    the record and the missing items, in order.
+    """
+    ribs = selection.filter(pl.col("kind") == "rib")
+    have = set(zip(ribs["collector"].to_list(), ribs["day"].to_list(), strict=True))
+    pairs = [(c, d) for c in collectors(config) for d in rib_days(config)]
+    expected = [f"{c} {d.isoformat()}" for c, d in pairs]
+    missing = [f"{c} {d.isoformat()}" for c, d in pairs if (c, d) not in have]
+    return gap_qc(GAP_STAGE, expected, missing, unit="RIB day"), missing
 
 
 def normalized_name(row: Mapping[str, Any]) -> str:

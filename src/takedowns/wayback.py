@@ -8,22 +8,33 @@ at ``/drop/`` and ``/DROP/``) are separate queries; :func:`merge_manifests` keep
 capture (timestamp and digest), since the Wayback Machine compares URLs canonically and may
 answer both spellings with the same captures.
 
-Replays (:func:`fetch_capture`) follow what SERVER_FORMATS.md section 4 records of the real
-service: only a response carrying ``Memento-Datetime`` is a capture (a 200 HTML page without
-it is refused, and asked again a few times in case it was a passing error page); an inexact
-timestamp is answered by a 302 to the capture actually served, which is then fetched and
-stored under its own URL (the manifest keeps both); a 404 is "no capture" (:class:`NoCapture`),
-which the blocklist stage records per snapshot instead of failing the run. The CDX API and
+A CDX answer with no capture inside the study period (``[]``, a header only, or only rows
+outside it) is :class:`NoCaptures` for a list the study depends on, naming the list and the
+query URL; a list marked ``optional`` in config gets QC status ``empty`` instead. Such an
+answer is never kept in the raw tree (nor in SHA256SUMS), so a rerun asks again.
+
+Replays (:func:`fetch_capture`) follow the real service: only a response carrying
+``Memento-Datetime`` is a capture (a 200 HTML page without it is refused, and asked again a
+few times in case it was a passing error page); a timestamp the archive does not hold is
+answered by a 302 to another capture, which is fetched and stored under its own URL (the
+manifest keeps both); a 404 is "no capture" (:class:`NoCapture`), which the blocklist stage
+records per snapshot instead of failing the run. Each replay's bytes are hashed the way the
+CDX ``digest`` is (base32 SHA-1 of the payload, which the ``id_`` replay serves unchanged;
+:func:`payload_digest`), so the blocklist stage can tell the capture it asked for from
+another one. The CDX API and
 the replays are rate-limited separately (``download.hosts`` keys ``web.archive.org/cdx`` and
-``web.archive.org/web``, see :func:`takedowns.download.policy_for_url`); a 429 without
+``web.archive.org/web``, see :func:`takedowns.fetch_policy.policy_for_url`); a 429 without
 Retry-After waits ``default_retry_after_seconds``.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,16 +45,11 @@ from urllib.parse import urljoin
 
 import polars as pl
 
-from takedowns.download import (
-    ContentError,
-    DownloadError,
-    HTTPStatusError,
-    MissingHeaderError,
-    fetch,
-    policy_for_url,
-    unmirror_url,
-    verify_raw,
-)
+from takedowns.errors import ContentError, DownloadError, HTTPStatusError, MissingHeaderError
+from takedowns.fetch import fetch, unmirror_url
+from takedowns.fetch_policy import policy_for_url
+from takedowns.ledger import commit as commit_raw  # move into place + record the sha256
+from takedowns.ledger import verify_raw
 from takedowns.paths import raw_relpath
 from takedowns.qc import FileQC, MalformedInput
 from takedowns.study import study_period
@@ -52,39 +58,10 @@ log = logging.getLogger(__name__)
 
 #: The CDX fields asked for (``fl=``), in this order.
 CDX_FIELDS = ("timestamp", "original", "statuscode", "digest", "length")
-DEFAULT_CDX_URL = "http://web.archive.org/cdx/search/cdx"
-DEFAULT_REPLAY_URL = "https://web.archive.org/web"
 #: The header that makes a Wayback response a capture.
 MEMENTO_HEADER = "Memento-Datetime"
 #: Formats the blocklist parsers know (see :mod:`takedowns.blocklists`).
 FORMATS = ("drop", "et_rules", "rbn_ips")
-#: The lists studied when the config names none (``blocklists.lists``).
-DEFAULT_LISTS: dict[str, dict[str, Any]] = {
-    "spamhaus_drop": {
-        "format": "drop",
-        "urls": [
-            "http://www.spamhaus.org/drop/drop.lasso",
-            "http://www.spamhaus.org/DROP/drop.lasso",
-        ],
-    },
-    "et_rbn": {
-        "format": "et_rules",
-        "urls": ["http://www.emergingthreats.net/rules/emerging-rbn.rules"],
-    },
-    "et_rbn_block": {
-        "format": "et_rules",
-        "urls": ["http://www.emergingthreats.net/rules/emerging-rbn-BLOCK.rules"],
-    },
-    "et_rbn_ips": {
-        "format": "rbn_ips",
-        "urls": [
-            "http://doc.emergingthreats.net/pub/Main/RussianBusinessNetwork/"
-            "RussianBusinessNetworkIPs.txt"
-        ],
-    },
-}
-DEFAULT_MIN_RATIO = 0.5
-DEFAULT_NEIGHBOURS = 2
 
 #: Columns of a snapshot manifest (one row per capture listed by the CDX API).
 MANIFEST_SCHEMA = {
@@ -110,6 +87,10 @@ class NotACapture(MissingHeaderError):
     """Every answer to a replay lacked ``Memento-Datetime`` (an error or "blocked" page)."""
 
 
+class NoCaptures(MalformedInput):
+    """A CDX query for a list the study depends on lists no capture inside the study period."""
+
+
 # --------------------------------------------------------------------------------------------
 # Config
 
@@ -121,23 +102,25 @@ class BlocklistSource:
     name: str
     format: str
     urls: tuple[str, ...]
+    optional: bool = False  # True: a query without captures is QC ``empty``, not an error
 
 
 def blocklist_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ``blocklists`` section, or the defaults when the config has none."""
-    return config.get("blocklists") or {"lists": DEFAULT_LISTS}
+    """The ``blocklists`` section (validated; its defaults come from config/schema.yaml)."""
+    return config["blocklists"]
 
 
 def blocklist_sources(config: Mapping[str, Any]) -> list[BlocklistSource]:
     """The configured lists (``blocklists.lists``: name -> {format, urls}), by name."""
     out = []
-    for name, spec in sorted(blocklist_config(config).get("lists", DEFAULT_LISTS).items()):
+    for name, spec in sorted(blocklist_config(config)["lists"].items()):
         if spec["format"] not in FORMATS:
             raise ValueError(
                 f"config key 'blocklists.lists.{name}.format': {spec['format']!r} is not one "
                 f"of {', '.join(FORMATS)}"
             )
-        out.append(BlocklistSource(name, spec["format"], tuple(spec["urls"])))
+        optional = spec.get("optional") is True
+        out.append(BlocklistSource(name, spec["format"], tuple(spec["urls"]), optional))
     return out
 
 
@@ -150,9 +133,8 @@ def blocklist_source(config: Mapping[str, Any], name: str) -> BlocklistSource:
 
 
 def _wayback_urls(config: Mapping[str, Any]) -> tuple[str, str]:
-    wayback = config.get("sources", {}).get("wayback") or {}
-    cdx = wayback.get("cdx_url", DEFAULT_CDX_URL).rstrip("/")
-    return cdx, wayback.get("replay_url", DEFAULT_REPLAY_URL).rstrip("/")
+    wayback = config["sources"]["wayback"]
+    return wayback["cdx_url"].rstrip("/"), wayback["replay_url"].rstrip("/")
 
 
 def _without_scheme(url: str) -> str:
@@ -339,8 +321,11 @@ def discover(
     """Fetch (or reuse, after checking SHA256SUMS) one CDX answer; return its manifest and QC.
 
     A 403 carrying the Wayback's "Blocked Site Error" gives an empty manifest and QC status
-    ``blocked`` (the archive will not give this list; the run goes on and says so). Any other
-    failure (429 beyond the retries, 5xx, malformed JSON) raises, naming the URL or file.
+    ``blocked`` (the archive will not give this list; the run goes on and says so). An answer
+    without a capture inside the study period is not kept in the raw tree (a rerun asks
+    again) and is :class:`NoCaptures`, unless the list is ``optional`` (QC status ``empty``).
+    Any other failure (429 beyond the retries, 5xx, malformed JSON) raises, naming the URL or
+    file.
     """
     source = blocklist_source(config, list_name)
     if not 0 <= url_index < len(source.urls):
@@ -348,22 +333,14 @@ def discover(
     url = cdx_query_url(config, source.urls[url_index])
     rel = raw_relpath(url)
     dest = Path(raw_root) / rel
+    period = study_period(config)
     if dest.exists() and checksums is not None:
         verify_raw(dest, checksums)
         log.info("%s: reusing %s", url, dest)
+        rows, qc = parse_cdx(dest, source_file=str(rel), period=period)
     else:
-        policy, bucket = policy_for_url(url, config["download"])
         try:
-            fetch(
-                url,
-                dest,
-                mirror=config.get("mirror"),
-                policy=replace(policy, progress=False),
-                checksums=checksums,
-                expect="json",
-                ratelimit_dir=ratelimit_dir,
-                rate_key=bucket,
-            )
+            rows, qc = _fetch_cdx(url, dest, config, checksums, ratelimit_dir)
         except HTTPStatusError as exc:
             blocked = exc.headers.get("X-Archive-Wayback-Runtime-Error", "")
             if exc.status != 403 or not ("AccessControl" in blocked or "Blocked" in blocked):
@@ -372,10 +349,64 @@ def discover(
             qc = FileQC(stage="blocklist_cdx", source_file=str(rel), status="blocked")
             qc.note = f"HTTP 403 {blocked}"
             return manifest_from_cdx(_empty_cdx(), source, url_index, config), qc
-    rows, qc = parse_cdx(dest, source_file=str(rel), period=study_period(config))
+    if not rows.height:
+        _no_captures(source, url, qc, period)
     manifest = manifest_from_cdx(rows, source, url_index, config)
     log.info("%s: %d captures listed, %d kept", url, qc.records_read, qc.records_kept)
     return manifest, qc
+
+
+def _fetch_cdx(
+    url: str,
+    dest: Path,
+    config: Mapping[str, Any],
+    checksums: Path | None,
+    ratelimit_dir: Path | None,
+) -> tuple[pl.DataFrame, FileQC]:
+    """Fetch one CDX answer beside ``dest``, parse it, and keep it (at ``dest``, recorded in
+    SHA256SUMS) only when it lists a capture inside the study period."""
+    pending = dest.with_name(dest.name + ".pending")
+    policy, bucket = policy_for_url(url, config["download"])
+    result = fetch(
+        url,
+        pending,
+        mirror=config.get("mirror"),
+        policy=replace(policy, progress=False),
+        checksums=None,  # recorded below, once the answer is known to be worth keeping
+        expect="json",
+        ratelimit_dir=ratelimit_dir or (checksums.parent / ".ratelimit" if checksums else None),
+        rate_key=bucket,
+    )
+    try:
+        rows, qc = parse_cdx(
+            pending, source_file=str(raw_relpath(url)), period=study_period(config)
+        )
+    except MalformedInput:
+        pending.unlink(missing_ok=True)
+        raise
+    if rows.height:
+        commit_raw(pending, dest, result.sha256, checksums)
+    else:
+        pending.unlink(missing_ok=True)
+        qc.note = "; ".join(filter(None, [qc.note, "answer not kept: a rerun asks again"]))
+    return rows, qc
+
+
+def _no_captures(
+    source: BlocklistSource, url: str, qc: FileQC, period: tuple[dt.date, dt.date]
+) -> None:
+    """An answer without captures in the study period: QC ``empty`` for an optional list,
+    else :class:`NoCaptures` naming the list and the query URL."""
+    listed = f"{qc.records_read} listed, none inside the study period {period[0]}..{period[1]}"
+    if not source.optional:
+        raise NoCaptures(
+            f"blocklist {source.name!r}: the CDX query {url} found no capture ({listed}); "
+            f"the study depends on this list (set blocklists.lists.{source.name}.optional: "
+            "true to go on without it)"
+        )
+    log.warning("%s: no capture of optional list %s (%s)", url, source.name, listed)
+    qc.status = "empty"
+    qc.note = "; ".join(filter(None, [qc.note, f"optional list without captures ({listed})"]))
 
 
 def write_manifest(frame: pl.DataFrame, path: Path) -> None:
@@ -429,6 +460,25 @@ class CaptureResult:
     redirects: tuple[str, ...]  # the URLs that answered with a redirect, in order
     attempts: int
     false_captures: int  # answers refused for lacking Memento-Datetime
+    digest: str = ""  # base32 SHA-1 of the bytes served, comparable with the CDX digest
+
+    @property
+    def served_timestamp(self) -> str | None:
+        """The 14-digit timestamp of the capture actually served (from its URL)."""
+        return replay_timestamp(self.served_url)
+
+
+def payload_digest(path: Path) -> str:
+    """What the CDX API lists as ``digest``: the base32 SHA-1 of the payload's bytes."""
+    with Path(path).open("rb") as handle:
+        sha1 = hashlib.file_digest(handle, "sha1").digest()
+    return base64.b32encode(sha1).decode("ascii")
+
+
+def replay_timestamp(url: str) -> str | None:
+    """The 14-digit timestamp of a ``.../web/<timestamp><modifier>/<url>`` replay URL."""
+    match = re.search(r"/web/(\d{14})(?:[a-z]{2}_)?/", url)
+    return match[1] if match else None
 
 
 def fetch_capture(
@@ -444,7 +494,8 @@ def fetch_capture(
     """Fetch the capture a replay URL names, stored at ``raw_root/raw_relpath(<served URL>)``.
 
     Redirects are followed here (not by the HTTP layer), so the bytes are stored under the
-    URL of the capture actually served. Raises :class:`NoCapture` for a 404,
+    URL of the capture actually served; ``digest`` is their :func:`payload_digest`, for the
+    caller to compare with the CDX row it asked for. Raises :class:`NoCapture` for a 404,
     :class:`NotACapture` when ``false_capture_retries + 1`` answers all lacked
     ``Memento-Datetime``, and the download layer's errors otherwise.
     """
@@ -507,6 +558,7 @@ def fetch_capture(
             redirects=tuple(redirects),
             attempts=attempts,
             false_captures=refused,
+            digest=payload_digest(result.path),
         )
 
 

@@ -1,9 +1,9 @@
 """SYNTHETIC Wayback captures of the blocklists, with a planted dispersion, for the mirror.
 
-:func:`generate_blocklists` writes, for every configured list (``blocklists.lists``, or
-:data:`takedowns.wayback.DEFAULT_LISTS`), the CDX answers of its queries (real shape: a JSON
-header row, then one row per line, ``collapse=digest`` applied) and the captures themselves
-at ``raw_relpath("https://web.archive.org/web/<ts>id_/<url>")``, for the scenario's days.
+:func:`generate_blocklists` writes, for every configured list (``blocklists.lists``), the
+CDX answers of its queries (real shape: a JSON header row, then one row per line,
+``collapse=digest`` applied) and the captures themselves at
+``raw_relpath("https://web.archive.org/web/<ts>id_/<url>")``, for the scenario's days.
 
 What is planted (and returned as :class:`BlocklistTruth`):
 
@@ -16,7 +16,10 @@ What is planted (and returned as :class:`BlocklistTruth`):
 * a stable baseline of unrelated routed prefixes, one rotating entry, and unrouted
   documentation blocks (TEST-NET-2/3);
 * the awkward cases: one inexact CDX timestamp (the server answers 302 to the capture
-  47 s later), one capture the CDX lists but the archive lacks (404), one truncated DROP
+  47 s later: the snapshot is ``redirected``, not counted), one RBN IPs capture whose stored
+  bytes changed after the CDX digest was taken (``digest_mismatch``; every other CDX digest
+  is the base32 SHA-1 of the bytes served), one capture the CDX lists but the archive lacks
+  (404), one truncated DROP
   capture (a few entries: the neighbour check must flag it), one DROP line with host bits
   set, one ET capture with Windows line endings, the RBN IPs file with ranges, the DROP
   list captured under both spellings (``/drop/`` and ``/DROP/``), and (``plant_faults``)
@@ -39,7 +42,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from takedowns.download import mirror_url
+from takedowns.fetch import mirror_url
 from takedowns.mirror.generate import Scenario, _churned
 from takedowns.mirror.server import FAULTS_FILE
 from takedowns.paths import raw_relpath
@@ -57,6 +60,15 @@ UNROUTED = ("198.51.100.0/24", "203.0.113.0/25")
 #: A range in the RBN IPs file that is not one CIDR block (it splits into six).
 UNROUTED_RANGE = ("203.0.113.133", "203.0.113.150")
 INEXACT_OFFSET_SECONDS = 47
+#: The snapshot status each planted kind must get (every other kind: ``ok``).
+EXPECTED_STATUS = {
+    "missing": "missing",
+    "short": "suspect",
+    "inexact": "redirected",
+    "digest_mismatch": "digest_mismatch",
+}
+#: What the mismatched capture's stored bytes gain after its CDX digest was taken.
+RECRAWL_LINE = b"# list regenerated after capture\n"
 ET_CHUNK = 10
 
 
@@ -72,7 +84,7 @@ class PlantedCapture:
     listed: tuple[str, ...]  # prefixes the body lists (normalized, ranges split)
     in_cdx: bool  # False when collapse=digest hides it (same digest as the one before)
     stored: bool  # False for the capture the archive lacks (404)
-    kind: str  # normal | inexact | missing | short | host_bits | crlf
+    kind: str  # normal | inexact | digest_mismatch | missing | short | host_bits | crlf
 
     @property
     def time(self) -> dt.datetime:
@@ -84,8 +96,14 @@ class PlantedCapture:
 
     @property
     def expected_status(self) -> str:
-        """``missing`` (404), ``suspect`` (the truncated one) or ``ok``."""
-        return {"missing": "missing", "short": "suspect"}.get(self.kind, "ok")
+        """``missing`` (404), ``redirected`` (the inexact one), ``digest_mismatch``,
+        ``suspect`` (the truncated one) or ``ok``."""
+        return EXPECTED_STATUS.get(self.kind, "ok")
+
+    @property
+    def counted(self) -> bool:
+        """Whether the stage should keep this capture's entries (it is the one asked for)."""
+        return self.expected_status in ("ok", "suspect")
 
 
 @dataclass
@@ -476,7 +494,8 @@ def _plant_inexact_and_missing(
     captures: list[PlantedCapture],
     truth: BlocklistTruth,
 ) -> list[PlantedCapture]:
-    """DROP: one CDX timestamp 47 s early (302); et_rbn: one listed capture not stored (404)."""
+    """DROP: one CDX timestamp 47 s early (302); et_rbn: one listed capture not stored (404);
+    RBN IPs: one capture whose stored bytes no longer hash to its CDX digest."""
     listed = [i for i, c in enumerate(captures) if c.in_cdx and c.kind == "normal"]
     if source.format == "drop" and len(listed) >= 4:
         i = listed[(2 * len(listed)) // 3]
@@ -493,6 +512,13 @@ def _plant_inexact_and_missing(
         path.unlink()
         truth.files.remove(path)
         captures[i] = replace(c, stored=False, kind="missing")
+    if source.format == "rbn_ips" and len(listed) >= 3:
+        i = listed[len(listed) // 2]
+        path = root / raw_relpath(replay_url(config, captures[i].timestamp, captures[i].original))
+        mtime = path.stat().st_mtime
+        path.write_bytes(path.read_bytes() + RECRAWL_LINE)
+        os.utime(path, (mtime, mtime))
+        captures[i] = replace(captures[i], kind="digest_mismatch")
     return captures
 
 
