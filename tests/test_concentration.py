@@ -366,3 +366,30 @@ def test_share_gainers_by_hand() -> None:
     assert got2["asn"].to_list() == [5]
     got3 = share_gainers(frame2, owner_col="asn", weight_col="w", top=5)
     assert got3.columns[0] == "asn" and got3["rank"].to_list() == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Block bootstrap over days
+# ---------------------------------------------------------------------------------------------
+
+
+def test_concentration_block_option_changes_the_draws_only() -> None:
+    rng = np.random.default_rng(6)
+    rows = []
+    for label, n in (("pre", 40), ("post", 30)):
+        for d in range(n):
+            for owner in range(6):
+                rows.append((label, d, owner, float(rng.poisson(20 + 10 * owner))))
+    frame = pl.DataFrame(rows, schema=["window", "day", "asn", "w"], orient="row")
+    kw = {"unit_col": "day", "owner_col": "asn", "weight_col": "w", "n_resamples": 300, "seed": 1}
+    plain = bootstrap_change(frame, **kw)
+    blocks = bootstrap_change(frame, block_days=7, **kw)
+    assert plain["difference"].equals(blocks["difference"])
+    assert not plain["ci_low"].equals(blocks["ci_low"])
+    assert blocks.filter(pl.col("index") == "hhi")["n_valid"][0] == 300
+    corrected = bootstrap_change(frame, block_days=7, persistence_correction=True, **kw)
+    width = lambda f: (f["ci_high"] - f["ci_low"]).to_numpy()  # noqa: E731
+    assert np.all(width(corrected) >= width(blocks) - 1e-12)  # same draws, stretched
+    assert corrected["difference"].equals(plain["difference"])
+    with pytest.raises(ValueError, match="block_days"):
+        bootstrap_change(frame, block_days=0, **kw)

@@ -24,9 +24,15 @@ counts it.
 
 The bootstrap (:func:`bootstrap_change`, :func:`bootstrap_change_by`) resamples *units*
 (days, snapshots) with replacement within each window; a window's statistic is the index of
-the pooled weights of its (resampled) units. The resampling is a count matrix ``C`` (resamples
-x units) times the unit-by-owner weight matrix ``W``: ``C @ W`` holds every resample's owner
-totals at once, and the indices are computed row-wise on that matrix.
+the pooled weights of its (resampled) units. By default the units are drawn independently,
+which is too narrow when the owners' activity drifts persistently from day to day; with
+``block_days`` the units must be days (blocklist versions expanded to the days each was in
+force, :func:`takedowns.displacement.versions_to_days`) and blocks of consecutive days are
+drawn (:mod:`takedowns.resampling`), the same days for every owner.
+
+The resampling is a count matrix ``C`` (resamples x units) times the unit-by-owner weight
+matrix ``W``: ``C @ W`` holds every resample's owner totals at once, and the indices are
+computed row-wise on that matrix.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+
+from takedowns import resampling
 
 INDICES: tuple[str, ...] = ("hhi", "entropy", "gini", "cr1", "cr5", "cr10", "n_owners")
 """The indices every function here returns, in this order."""
@@ -285,20 +293,62 @@ def resample_counts(rng: np.random.Generator, n_units: int, n_resamples: int) ->
 
 
 def bootstrap_indices(
-    unit_weights: np.ndarray, n_resamples: int, rng: np.random.Generator
+    unit_weights: np.ndarray,
+    n_resamples: int,
+    rng: np.random.Generator,
+    *,
+    block_days: int | None = None,
+    block_scheme: resampling.Scheme = "moving",
+    scale: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Every index for each of ``n_resamples`` unit resamples of one window (vectorized).
 
     ``unit_weights`` is the units x owners matrix; resample ``b``'s owner totals are row ``b``
     of ``resample_counts(...) @ unit_weights``, computed in row blocks that bound memory.
+    With ``block_days`` the rows are consecutive days and the counts come from
+    :func:`takedowns.resampling.day_counts` (blocks of ``block_days`` days, ``block_scheme``).
+    ``scale`` stretches each resample's owner totals away from the observed ones
+    (``T + scale * (T_b - T)``, floored at 0): the persistence correction.
     """
-    counts = resample_counts(rng, unit_weights.shape[0], n_resamples)
+    if block_days is None:
+        counts = resample_counts(rng, unit_weights.shape[0], n_resamples)
+    else:
+        counts = resampling.day_counts(
+            rng, unit_weights.shape[0], n_resamples, block_days, block_scheme
+        )
     block = max(1, _MAX_CELLS // max(1, unit_weights.shape[1]))
-    parts = [
-        indices_of_rows(counts[start : start + block] @ unit_weights)
-        for start in range(0, n_resamples, block)
-    ]
+    # einsum's own loop rather than BLAS: multi-threaded BLAS crawls on a busy machine
+    observed = unit_weights.sum(axis=0)
+
+    def totals(start: int) -> np.ndarray:
+        drawn = np.einsum("bu,uo->bo", counts[start : start + block], unit_weights)
+        return drawn if scale == 1.0 else np.maximum(observed + scale * (drawn - observed), 0.0)
+
+    parts = [indices_of_rows(totals(start)) for start in range(0, n_resamples, block)]
     return {name: np.concatenate([p[name] for p in parts]) for name in INDICES}
+
+
+def persistence_factor_of_days(
+    pre_days: np.ndarray, post_days: np.ndarray, block_days: int
+) -> tuple[float, float]:
+    """Persistence factors (pre, post) of day-by-owner matrices for blocks of ``block_days``.
+
+    The autocorrelation is that of the daily HHI series of both windows
+    (:func:`takedowns.resampling.persistence_acf`; a day without weight takes its window's
+    mean HHI), the factors :func:`takedowns.resampling.persistence_factor`.
+    """
+
+    def daily_hhi(days: np.ndarray) -> np.ndarray:
+        h = indices_of_rows(days)["hhi"]
+        return np.where(np.isfinite(h), h, np.nanmean(h) if np.isfinite(h).any() else 0.0)
+
+    series = [daily_hhi(pre_days), daily_hhi(post_days)]
+    n_pre, n_post = len(series[0]), len(series[1])
+    acf = resampling.persistence_acf(series, max(n_pre, n_post))
+    return (
+        float(resampling.persistence_factor(acf, n_pre, block_days)),
+        float(resampling.persistence_factor(acf, n_post, block_days)),
+    )
 
 
 def _window_rows(frame: pl.DataFrame, window_col: str, label: Any) -> pl.DataFrame:
@@ -318,6 +368,9 @@ def bootstrap_change(
     seed: int | Sequence[int] | np.random.Generator = 0,
     confidence: float = 0.95,
     min_units: int = 2,
+    block_days: int | None = None,
+    block_scheme: resampling.Scheme = "moving",
+    persistence_correction: bool = False,
 ) -> pl.DataFrame:
     """Point estimates and percentile bootstrap intervals of post - pre, one row per index.
 
@@ -331,6 +384,16 @@ def bootstrap_change(
     A window with fewer than ``min_units`` units gets no interval (null bounds); an index
     undefined in a window (no positive weight) is null, as is its difference.
 
+    ``block_days`` (default None: independent units, as above) switches to a block bootstrap
+    over days: the sorted units of each window are taken as consecutive days and resampled in
+    blocks of ``block_days`` (``block_scheme``: "moving", "circular" or "stationary"; see
+    :mod:`takedowns.resampling`), the same drawn days for every owner. Use it whenever the
+    units are days: under persistent day-to-day drift the independent-units interval is far
+    too narrow.
+    With ``block_days`` and ``persistence_correction`` the resampled owner totals of each
+    window are stretched by :func:`persistence_factor_of_days` (the variance blocks miss under
+    the persistence of the daily HHI series).
+
     Columns: index, pre, post, difference, ci_low, ci_high, confidence, n_units_pre,
     n_units_post, n_resamples, n_valid.
     """
@@ -338,6 +401,10 @@ def bootstrap_change(
         raise ValueError(f"confidence must be in (0, 1), not {confidence}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, not {n_resamples}")
+    if block_days is not None and block_days < 1:
+        raise ValueError(f"block_days must be at least 1 (or None), not {block_days}")
+    if block_scheme not in resampling.SCHEMES:
+        raise ValueError(f"block_scheme must be one of {resampling.SCHEMES}, not {block_scheme!r}")
     _check_columns(frame, owner_col, weight_col)
     for col in (unit_col, window_col):
         if col not in frame.columns:
@@ -356,8 +423,12 @@ def bootstrap_change(
     point_post = indices_of_rows(w_post.sum(axis=0, keepdims=True))
     enough = min(n_pre, n_post) >= max(1, min_units)
     if enough:
-        boot_pre = bootstrap_indices(w_pre, n_resamples, rng)
-        boot_post = bootstrap_indices(w_post, n_resamples, rng)
+        blocks = {"block_days": block_days, "block_scheme": block_scheme}
+        scale_pre = scale_post = 1.0
+        if block_days is not None and persistence_correction:
+            scale_pre, scale_post = persistence_factor_of_days(w_pre, w_post, block_days)
+        boot_pre = bootstrap_indices(w_pre, n_resamples, rng, scale=scale_pre, **blocks)
+        boot_post = bootstrap_indices(w_post, n_resamples, rng, scale=scale_post, **blocks)
     q = ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0)
     rows_out = []
     for name in INDICES:
@@ -427,6 +498,9 @@ def bootstrap_change_by(
     seed: int = 0,
     confidence: float = 0.95,
     min_units: int = 2,
+    block_days: int | None = None,
+    block_scheme: resampling.Scheme = "moving",
+    persistence_correction: bool = False,
 ) -> pl.DataFrame:
     """:func:`bootstrap_change` for each group (e.g. event, measure, post window), stacked.
 
@@ -447,6 +521,9 @@ def bootstrap_change_by(
             seed=seed,
             confidence=confidence,
             min_units=min_units,
+            block_days=block_days,
+            block_scheme=block_scheme,
+            persistence_correction=persistence_correction,
         )
     parts = []
     for key, rows in frame.group_by(groups, maintain_order=True):
@@ -462,6 +539,9 @@ def bootstrap_change_by(
             seed=group_seed(seed, key),
             confidence=confidence,
             min_units=min_units,
+            block_days=block_days,
+            block_scheme=block_scheme,
+            persistence_correction=persistence_correction,
         )
         keys = [pl.lit(v, dtype=frame.schema[c]).alias(c) for c, v in zip(groups, key, strict=True)]
         parts.append(result.select(*keys, pl.all()))

@@ -1,0 +1,334 @@
+"""The calibration study: do the intervals of the volume estimators hold their 95 %?
+
+Series are drawn by :mod:`takedowns.simulate` (negative-binomial counts, weekly pattern,
+AR(1) log-volume drift, campaign bursts, trap outages) on McColo's calendar (t0 = 11 Nov
+2008, 90 pre days, 30 or 90 post days) with a planted level effect of 0, -30 % or -60 % and no
+slope change, and run through the estimators of :mod:`takedowns.effects` with the design the
+study uses (weekday, holiday terms, level and slope change; outage days detected and left out).
+
+Per estimator and estimand (``estimator`` = ``<estimator>:<estimand>``), scenario, rho and
+planted effect: ``coverage`` of the 95 % interval (the truth: the planted level for
+``immediate``, the series' own window-average effect for ``window_average``),
+``false_positive_rate`` (interval excludes 0 when nothing was planted), ``power`` (interval
+excludes 0 when an effect was planted) and ``bias`` (mean estimate minus truth). An estimator
+passes when at every rho its false-positive rate is at most 0.06 and its coverage lies in
+[0.93, 0.97], with at least 500 series per cell.
+
+Run: ``python -m takedowns.calibration --out results/calibration``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from takedowns import effects
+from takedowns.simulate import SeriesModel, simulate_daily_counts
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "estimator",
+    "scenario",
+    "rho",
+    "planted_effect",
+    "n_series",
+    "coverage",
+    "false_positive_rate",
+    "power",
+    "bias",
+)
+RHOS = (0.0, 0.5, 0.7, 0.9)
+PLANTED = (0.0, -0.3, -0.6)
+POST_DAYS = (30, 90)
+PRE_DAYS = 90
+D0 = dt.date(2008, 11, 11)
+CALIBRATED_ESTIMANDS = ("immediate", "window_average")
+# The goal an estimator must meet at every rho to be used.
+MAX_FPR = 0.06
+COVERAGE_RANGE = (0.93, 0.97)
+MIN_SERIES = 500
+
+Estimator = Callable[[np.ndarray, np.ndarray], effects.BatchFit]
+
+ESTIMATORS: dict[str, Estimator] = {
+    "qp_model": lambda y, x: effects.quasi_poisson_batch(y, x, cov_type="model"),
+    "qp_hac7": lambda y, x: effects.quasi_poisson_batch(y, x, lag_days=7, critical="normal"),
+    "qp_hac_fixed_b": lambda y, x: effects.quasi_poisson_batch(y, x, critical="fixed_b"),
+    "log_arma": lambda y, x: effects.log_arma_batch(y, x),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the study: a window, a rho, a planted effect, a seed."""
+
+    post_days: int
+    rho: float
+    planted_effect: float
+    n_series: int
+    seed: int
+
+    @property
+    def scenario(self) -> str:
+        """The scenario label: the window lengths."""
+        return f"pre{PRE_DAYS}_post{self.post_days}"
+
+
+def cell_model(cell: Cell) -> SeriesModel:
+    """The generator's parameters for a cell (defaults otherwise), on McColo's calendar."""
+    first = D0 - dt.timedelta(days=PRE_DAYS)
+    return SeriesModel(
+        n_days=PRE_DAYS + cell.post_days,
+        t0=PRE_DAYS,
+        rho=cell.rho,
+        level_effect=cell.planted_effect,
+        start_weekday=first.weekday(),
+    )
+
+
+def _design(model: SeriesModel) -> effects.Design:
+    """The study's design on the cell's calendar."""
+    first = D0 - dt.timedelta(days=model.t0)
+    days = [first + dt.timedelta(days=i) for i in range(model.n_days)]
+    return effects.calendar_design(days, D0)
+
+
+def _summarize(
+    name: str, cell: Cell, est: dict[str, np.ndarray], truth: dict[str, np.ndarray]
+) -> list[dict[str, object]]:
+    """Coverage, false-positive rate or power, and bias of each calibrated estimand."""
+    rows = []
+    for estimand in CALIBRATED_ESTIMANDS:
+        low, high, value = est[f"{estimand}_low"], est[f"{estimand}_high"], est[estimand]
+        target = truth[estimand]
+        ok = np.isfinite(low) & np.isfinite(high)
+        excludes_zero = float(np.mean((high < 0) | (low > 0)))
+        rows.append(
+            {
+                "estimator": f"{name}:{estimand}",
+                "scenario": cell.scenario,
+                "rho": cell.rho,
+                "planted_effect": cell.planted_effect,
+                "n_series": int(ok.sum()),
+                "coverage": float(np.mean((low <= target) & (target <= high))),
+                "false_positive_rate": excludes_zero if cell.planted_effect == 0 else np.nan,
+                "power": excludes_zero if cell.planted_effect != 0 else np.nan,
+                "bias": float(np.mean(value - target)),
+            }
+        )
+    return rows
+
+
+def run_cell(cell: Cell) -> list[dict[str, object]]:
+    """Simulate one cell's series and summarize every estimator on them."""
+    model = cell_model(cell)
+    sim = simulate_daily_counts(model, cell.n_series, np.random.default_rng(cell.seed))
+    y = sim.counts.astype(np.float64)
+    y[effects.outage_mask(y)] = np.nan
+    design = _design(model)
+    truth = {
+        "immediate": np.full(cell.n_series, sim.immediate),
+        "window_average": sim.window_average,
+    }
+    rows = []
+    for name, estimator in ESTIMATORS.items():
+        est = effects.estimands(estimator(y, design.x), design)
+        rows.extend(_summarize(name, cell, est, truth))
+    return rows
+
+
+def cells(
+    n_series: int,
+    rhos: Sequence[float],
+    seed: int,
+    *,
+    post_days: Sequence[int] = POST_DAYS,
+    planted: Sequence[float] = PLANTED,
+) -> list[Cell]:
+    """Every cell of the study, each with its own seed."""
+    grid = [(p, r, e) for p in post_days for r in rhos for e in planted]
+    seeds = np.random.SeedSequence(seed).generate_state(len(grid))
+    return [
+        Cell(post_days=p, rho=r, planted_effect=e, n_series=n_series, seed=int(s))
+        for (p, r, e), s in zip(grid, seeds, strict=True)
+    ]
+
+
+def volume_rows(study: Sequence[Cell], processes: int = 2) -> pl.DataFrame:
+    """The summary rows of the volume estimators over the cells (``processes`` workers)."""
+    if processes > 1:
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            results = list(pool.map(run_cell, study))
+    else:
+        results = [run_cell(c) for c in study]
+    return pl.DataFrame([row for rows in results for row in rows], schema=_schema())
+
+
+def _schema() -> dict[str, pl.DataType]:
+    """The summary table's column types."""
+    return {
+        "estimator": pl.String(),
+        "scenario": pl.String(),
+        "rho": pl.Float64(),
+        "planted_effect": pl.Float64(),
+        "n_series": pl.Int64(),
+        "coverage": pl.Float64(),
+        "false_positive_rate": pl.Float64(),
+        "power": pl.Float64(),
+        "bias": pl.Float64(),
+    }
+
+
+def displacement_rows(n_series: int, rhos: Sequence[float], seed: int) -> pl.DataFrame | None:
+    """The displacement estimators' rows, when :mod:`takedowns.displacement` provides them."""
+    try:
+        from takedowns import displacement  # type: ignore[attr-defined]
+    except ImportError:
+        log.info("no takedowns.displacement module: displacement estimators not calibrated")
+        return None
+    rows_of = getattr(displacement, "calibration_rows", None)
+    if rows_of is None:
+        log.info("takedowns.displacement has no calibration_rows: not calibrated")
+        return None
+    frame = rows_of(n_series=n_series, rhos=rhos, seed=seed)
+    missing = set(COLUMNS) - set(frame.columns)
+    if missing:
+        raise ValueError(f"displacement.calibration_rows lacks columns {sorted(missing)}")
+    return frame.select(list(COLUMNS)).cast(_schema())  # type: ignore[arg-type]
+
+
+def _meets_goal() -> pl.Expr:
+    """Per cell: the false-positive rate and coverage goals and enough series."""
+    low, high = COVERAGE_RANGE
+    return (
+        (pl.col("false_positive_rate").fill_nan(None).fill_null(0.0) <= MAX_FPR)
+        & pl.col("coverage").is_between(low, high)
+        & (pl.col("n_series") >= MIN_SERIES)
+    )
+
+
+def verdict(summary: pl.DataFrame) -> pl.DataFrame:
+    """Per estimator: the worst false-positive rate and coverage, and whether it passes.
+
+    Passes: every cell has at least :data:`MIN_SERIES` series, the false-positive rate is at
+    most :data:`MAX_FPR` and the coverage within :data:`COVERAGE_RANGE` in every cell.
+    ``passes_up_to_rho``: the largest rho such that every cell at that rho or below meets
+    the goal (null: not even the smallest).
+    """
+    cells = summary.with_columns(ok=_meets_goal())
+    by_rho = cells.group_by("estimator", "rho").agg(pl.col("ok").all()).sort("estimator", "rho")
+    up_to = by_rho.group_by("estimator").agg(
+        passes_up_to_rho=pl.col("rho").filter(pl.col("ok").cum_min()).max()
+    )
+    return (
+        cells.group_by("estimator")
+        .agg(
+            passes=pl.col("ok").all(),
+            worst_false_positive_rate=pl.col("false_positive_rate").fill_nan(None).max(),
+            min_coverage=pl.col("coverage").fill_nan(None).min(),
+            max_coverage=pl.col("coverage").fill_nan(None).max(),
+            min_n_series=pl.col("n_series").min(),
+        )
+        .join(up_to, on="estimator")
+        .select(
+            "estimator",
+            "passes",
+            "passes_up_to_rho",
+            "worst_false_positive_rate",
+            "min_coverage",
+            "max_coverage",
+            "min_n_series",
+        )
+        .sort("estimator")
+    )
+
+
+def plot(summary: pl.DataFrame, path: Path) -> None:
+    """Coverage (all cells) and false-positive rate (no effect) by rho, one line per estimator
+    and scenario (mean over the planted effects for coverage)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    coverage = summary.group_by("estimator", "scenario", "rho").agg(pl.col("coverage").mean())
+    fpr = summary.filter(pl.col("planted_effect") == 0)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    for ax, frame, column, goal in (
+        (axes[0], coverage, "coverage", COVERAGE_RANGE),
+        (axes[1], fpr, "false_positive_rate", (0.0, MAX_FPR)),
+    ):
+        for (estimator, scenario), part in frame.sort("rho").group_by(
+            "estimator", "scenario", maintain_order=True
+        ):
+            style = "-" if str(scenario).endswith("post90") else "--"
+            ax.plot(part["rho"], part[column], style, marker="o", label=f"{estimator} {scenario}")
+        ax.axhspan(*goal, color="0.9", zorder=0)
+        ax.set_xlabel("rho (AR(1) of log-volume drift)")
+        ax.set_ylabel(column.replace("_", " "))
+    axes[1].legend(fontsize=6, loc="upper left")
+    fig.suptitle("95 % intervals on simulated series (grey: the goal)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_calibration(
+    out: Path,
+    *,
+    n_series: int = MIN_SERIES,
+    rhos: Sequence[float] = RHOS,
+    seed: int = 20081111,
+    post_days: Sequence[int] = POST_DAYS,
+    planted: Sequence[float] = PLANTED,
+    processes: int = 2,
+    displacement: bool = True,
+) -> pl.DataFrame:
+    """Run the study; write summary.csv, verdict.csv and coverage_fpr.png under ``out``.
+
+    ``displacement``: also ask :mod:`takedowns.displacement` for its rows (when it has them).
+    """
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    study = cells(n_series, rhos, seed, post_days=post_days, planted=planted)
+    frames = [volume_rows(study, processes)]
+    log.info("volume estimators: %d cells in %.1f s", len(study), time.perf_counter() - started)
+    displaced = displacement_rows(n_series, rhos, seed) if displacement else None
+    if displaced is not None:
+        frames.append(displaced)
+    summary = pl.concat(frames).sort("estimator", "scenario", "rho", "planted_effect")
+    summary.write_csv(out / "summary.csv")
+    verdict(summary).write_csv(out / "verdict.csv")
+    plot(summary, out / "coverage_fpr.png")
+    log.info("calibration written to %s in %.1f s", out, time.perf_counter() - started)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``python -m takedowns.calibration --out results/calibration``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--n-series", type=int, default=MIN_SERIES, help="series per cell")
+    parser.add_argument("--seed", type=int, default=20081111)
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    summary = run_calibration(
+        args.out, n_series=args.n_series, seed=args.seed, processes=args.processes
+    )
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160):
+        print(verdict(summary))
+
+
+if __name__ == "__main__":
+    main()
