@@ -1,10 +1,20 @@
 # The takedowns study: from public 2007-2009 archives to the comparative results.
 # `snakemake --cores all` runs it; `rule all` lists every final output.
 import os
+import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+
+# The study's config file, read first by the package so that a YAML error names its line.
+from takedowns.config import ConfigError, read_yaml
+
+try:
+    read_yaml(os.path.join(workflow.basedir, "config", "config.yaml"))
+except ConfigError as error:
+    sys.exit(f"takedowns: {error}")
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
@@ -38,5 +48,7 @@ rule datapackage:
         "data/processed/datapackage.json",
     log:
         "logs/package/datapackage.log",
+    params:
+        cfg=job_config("synthetic"),
     run:
-        jobs.datapackage(output[0], config, log[0])
+        jobs.datapackage(output[0], params.cfg, log[0])

@@ -19,7 +19,7 @@
 --                     the last peer that lost them lost them.
 -- Parameters (DuckDB variables): update_window_hours (6).
 WITH params AS (
-    SELECT coalesce(getvariable('update_window_hours'), 6)::DOUBLE AS window_hours
+    SELECT getvariable('update_window_hours')::DOUBLE AS window_hours
 ),
 events AS (
     SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,

@@ -18,8 +18,8 @@
 -- Parameters (DuckDB variables): pre_days (90), post_days (90).
 WITH params AS (
     SELECT
-        coalesce(getvariable('pre_days'), 90)::INTEGER AS pre_days,
-        coalesce(getvariable('post_days'), 90)::INTEGER AS post_days
+        getvariable('pre_days')::INTEGER AS pre_days,
+        getvariable('post_days')::INTEGER AS post_days
 ),
 events AS (
     SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,

@@ -102,3 +102,71 @@ def test_config_events_agree_with_the_cited_reference(config: dict) -> None:
     for ev in events(config):
         assert ev.nominal_cutoff == cited[ev.event_id], ev.event_id
         assert sorted(ev.asns) == sorted(targets[ev.event_id]), ev.event_id
+
+
+def test_defaults_live_in_the_schema_and_fill_a_sparse_config(config: dict) -> None:
+    from takedowns.config import schema_defaults
+
+    sparse = {
+        key: copy.deepcopy(config[key])
+        for key in ("period", "events", "windows", "profiles", "sources", "blocklists")
+    }
+    sparse["verdict"] = {"post_days": config["verdict"]["post_days"]}
+    validate_config(sparse)
+    defaults = schema_defaults()
+    assert sparse["spamtrap"] == defaults["spamtrap"]
+    assert sparse["verdict"]["alpha"] == 0.05 and sparse["routing"]["keep_all"] is False
+    assert sparse["mirror"] is None and sparse["synthetic"] is False
+    # the committed study config states every default it relies on with the same value
+    for section, values in defaults.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                assert config[section][key] == value, (section, key)
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "overlay.yaml"
+    bad.write_text("windows:\n  pre_days: 21\n  post_days: [7, 14\nqc: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"overlay\.yaml: line 4, column 3: YAML syntax error"):
+        load_config(bad)
+    result = subprocess.run(
+        [sys.executable, "-m", "takedowns.config", str(bad)], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "overlay.yaml: line 4" in result.stderr
+
+
+def test_an_empty_mirror_on_the_command_line_is_an_error_not_the_internet() -> None:
+    from takedowns.config import check_command_line
+
+    for empty in (None, ""):
+        with pytest.raises(ConfigError, match=r"config key 'mirror': an empty value"):
+            check_command_line({"mirror": empty})
+    check_command_line({"mirror": "http://127.0.0.1:8765"})
+    check_command_line({})
+
+
+def test_pruned_config_keeps_only_the_named_keys(config: dict) -> None:
+    from takedowns.config import pruned_config
+
+    cut = pruned_config(config, ["qc", "sources.untroubled", "verdict.alpha"])
+    assert cut == {
+        "qc": config["qc"],
+        "sources": {"untroubled": config["sources"]["untroubled"]},
+        "verdict": {"alpha": config["verdict"]["alpha"]},
+    }
+    assert list(cut) == sorted(cut)  # a stable repr: Snakemake compares params by repr
+    with pytest.raises(ConfigError, match=r"config key 'verdict.alfa' is not in the config"):
+        pruned_config(config, ["verdict.alfa"])
+
+
+def test_a_query_reading_an_unset_variable_is_refused(tmp_path: Path) -> None:
+    from takedowns.analysis import query_file, sql_variables
+
+    views = tmp_path / "views.sql"
+    views.write_text("CREATE OR REPLACE VIEW one AS SELECT 1 AS x;\n", encoding="utf-8")
+    query = tmp_path / "q.sql"
+    query.write_text("SELECT getvariable('pre_days')::INTEGER AS pre_days\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"q\.sql: reads the variable\(s\) pre_days"):
+        query_file(views, query, sql_variables({"synthetic": False}))
+    got = query_file(views, query, sql_variables({"windows": {"pre_days": 21}}))
+    assert got["pre_days"].to_list() == [21]

@@ -186,7 +186,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_build_describes_every_file(root: Path) -> None:
-    package = build(root, {}, DICT)
+    package = build(root, {"synthetic": False}, DICT)
     resources = {r["path"]: r for r in package["resources"]}
     assert list(resources) == [
         "things.parquet",
@@ -223,7 +223,7 @@ def test_build_describes_every_file(root: Path) -> None:
 def test_undocumented_column_names_file_and_column(root: Path) -> None:
     bad = _write(root / "daily" / "c" / "x.parquet", _daily(1).append_column("extra", [["?"]]))
     with pytest.raises(UndocumentedColumn) as err:
-        build(root, {}, DICT)
+        build(root, {"synthetic": False}, DICT)
     assert str(bad) in str(err.value) and "'extra'" in str(err.value)
     assert "'daily'" in str(err.value)
 
@@ -231,20 +231,20 @@ def test_undocumented_column_names_file_and_column(root: Path) -> None:
 def test_wrong_type_and_missing_column_are_errors(root: Path) -> None:
     _write(root / "daily" / "c" / "x.parquet", _daily(1).set_column(1, "n", [["1"]]))
     with pytest.raises(ColumnTypeMismatch, match=r"x\.parquet: column 'n' .* is string, but"):
-        build(root, {}, DICT)
+        build(root, {"synthetic": False}, DICT)
     _write(root / "daily" / "c" / "x.parquet", _daily(1).drop_columns(["n"]))
     with pytest.raises(MissingColumn, match=r"x\.parquet: .*'n'"):
-        build(root, {}, DICT)
+        build(root, {"synthetic": False}, DICT)
 
 
 def test_overlapping_globs_and_undocumented_files(root: Path) -> None:
     overlapping = {**DICT, "all_daily": {**DICT["daily"], "path": "daily/a/*.parquet"}}
     with pytest.raises(ValueError, match="matched by the paths of tables 'daily' and 'all_daily'"):
-        build(root, {}, overlapping)
+        build(root, {"synthetic": False}, overlapping)
     assert undocumented_files(root, DICT) == []
     stray = _write(root / "elsewhere" / "y.parquet", _daily(1))
     assert undocumented_files(root, DICT) == [stray]
-    assert len(build(root, {}, DICT)["resources"]) == 3
+    assert len(build(root, {"synthetic": False}, DICT)["resources"]) == 3
 
 
 def test_synthetic_flag_goes_into_title_and_description(root: Path) -> None:

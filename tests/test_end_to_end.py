@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -28,16 +29,12 @@ pytestmark = pytest.mark.e2e
 E2E_CONFIG = REPO_ROOT / "tests" / "e2e.yaml"
 
 
-def run_workflow(workdir: Path, mirror: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = snakemake_command(
-        workdir,
-        mirror,
-        2,
-        "--configfile",
-        str(REPO_ROOT / "config" / "demo.yaml"),
-        str(E2E_CONFIG),
-        *extra,
-    )
+def run_workflow(
+    workdir: Path, mirror: str, *extra: str, overlay: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Snakemake on the test configs (and one more config file, ``overlay``, merged last)."""
+    configs = [REPO_ROOT / "config" / "demo.yaml", E2E_CONFIG, *([overlay] if overlay else [])]
+    cmd = snakemake_command(workdir, mirror, 2, "--configfile", *(str(p) for p in configs), *extra)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -349,3 +346,161 @@ def test_data_package_and_release(run, tmp_path: Path) -> None:
     assert f"{top}/CITATION.cff" in names
     assert not any("/data/raw/" in n for n in names)
     assert len(sums) == len(names) - 1
+
+
+# --- config changes rerun exactly the jobs that read the changed key --------------------------
+
+# Rules that fetch or parse a raw file: a change of a later stage's setting must rerun none.
+UPSTREAM_RULES = {
+    "download",
+    "prefix2as_day",
+    "as_relationships",
+    "delegated_file",
+    "spam_messages",
+    "blocklist_snapshot",
+    "routing_normalize",
+}
+
+
+def jobs_to_run(work: Path, mirror: str, overlay: str) -> tuple[dict[str, int], str]:
+    """The job counts per rule of a dry run with one more config file (YAML text ``overlay``)
+    merged over the test configs, and the run's output."""
+    extra = work.parent / f"overlay-{hashlib.sha1(overlay.encode()).hexdigest()[:8]}.yaml"
+    extra.write_text(overlay, encoding="utf-8")
+    result = run_workflow(work, mirror, "--dry-run", overlay=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}, text
+    table = text[text.index("Job stats:") :].split("\n\n")[0]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        rule, count = line.split()
+        if rule != "total":
+            counts[rule] = int(count)
+    return counts, text
+
+
+# (override, the rules whose own settings changed, rules that must not rerun). A rule behind a
+# checkpoint gets its settings through that checkpoint (SETTINGS_KEYS in common.smk): the dry
+# run shows the settings file and the checkpoint; the jobs behind it follow once it ran.
+RERUN_CASES = [
+    (
+        r"spamtrap: {exchanger_pattern: '(?:zak|mx\d+|mail)\.futurequest\.net'}",
+        {"spam_messages"},
+        (UPSTREAM_RULES - {"spam_messages"}) | {"prefix_origin", "ip_country", "study_tables"},
+    ),
+    (
+        "prefix2as: {max_gap_days: 5}",
+        {"job_settings", "prefix2as_manifest"},
+        UPSTREAM_RULES - {"routing_normalize", "prefix2as_day"} | {"blocklist_cdx"},
+    ),
+    (
+        "qc: {max_malformed_records: 2}",
+        {
+            "job_settings",
+            "prefix2as_manifest",
+            "blocklist_cdx",
+            "spam_messages",
+            "as_relationships",
+        },
+        {"download", "routing_listing", "study_tables"},
+    ),
+    (
+        "sources: {rir_delegated: {max_age_days: 40}}",
+        {"ip_country"},
+        UPSTREAM_RULES | {"prefix_origin", "job_settings", "prefix2as_manifest"},
+    ),
+    (
+        "effects: {min_days_pre: 13}",
+        {"spam_effects"},
+        UPSTREAM_RULES | {"concentration", "spam_attributed", "sql_result", "prefix_origin"},
+    ),
+    (
+        "bootstrap: {seed: 7}",
+        {"concentration"},
+        UPSTREAM_RULES | {"spam_effects", "sql_result", "spam_attributed"},
+    ),
+    (
+        "verdict: {drop_if_relative_change_ci_high_below: -0.3}",
+        {"verdicts"},
+        UPSTREAM_RULES | {"spam_effects", "concentration", "sql_result", "published_comparison"},
+    ),
+    (
+        "routing: {episode_gap_hours: 80}",
+        {"sql_result"},
+        UPSTREAM_RULES | {"routing_listing", "spam_effects", "concentration", "event_cutoffs"},
+    ),
+    (
+        "qc: {max_missing_share: 0.2}",
+        {"routing_gaps", "prefix2as_gaps", "delegations_gaps"},
+        UPSTREAM_RULES
+        | {"job_settings", "blocklist_cdx", "prefix2as_manifest", "prefix_origin", "ip_country"},
+    ),
+    (
+        "blocklists: {min_ratio_to_neighbours: 0.4}",
+        {"job_settings", "blocklist_cdx"},
+        UPSTREAM_RULES | {"prefix2as_manifest", "routing_listing", "prefix_origin"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "changed", "untouched"), RERUN_CASES)
+def test_a_config_change_reruns_exactly_the_jobs_that_read_it(
+    run, mirror_root, override: str, changed: set[str], untouched: set[str]
+) -> None:
+    work, _, _ = run
+    root, _ = mirror_root
+    with serve(root) as server:
+        counts, text = jobs_to_run(work, server.url, override)
+    assert changed <= set(counts), (override, counts)
+    assert not untouched & set(counts), (override, counts)
+    assert "Params have changed" in text, text[-2000:]
+
+
+def test_unchanged_config_reruns_nothing_and_download_settings_are_no_trigger(
+    run, mirror_root
+) -> None:
+    work, _, _ = run
+    root, _ = mirror_root
+    with serve(root) as server:
+        counts, _ = jobs_to_run(work, server.url, "download: {retries: 1, timeout_seconds: 5}")
+    assert counts == {}
+
+
+def test_an_empty_mirror_on_the_command_line_is_refused(run) -> None:
+    work, _, _ = run
+    result = subprocess.run(
+        [*snakemake_command(work, "", 1, "--dry-run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "config key 'mirror': an empty value was given on the command line" in result.stderr
+
+
+def test_a_changed_setting_behind_a_checkpoint_reruns_its_jobs(run, mirror_root, tmp_path) -> None:
+    """A real rerun (not a dry run): a setting of the per-snapshot blocklist jobs changes, and
+    they run again through their checkpoint (their old outputs removed), and nothing of
+    another stage does."""
+    work, _, _ = run
+    root, _ = mirror_root
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy, symlinks=True)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("blocklists: {max_malformed_lines: 3}\n", encoding="utf-8")
+    snapshots = sorted((copy / "data/processed/qc/blocklists").rglob("*.json"))
+    with serve(root) as server:
+        result = run_workflow(copy, server.url, overlay=overlay)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", result.stderr, re.M))
+    assert {"job_settings", "blocklist_cdx", "blocklist_snapshot", "blocklist_check"} <= ran, ran
+    assert not ran & (UPSTREAM_RULES - {"blocklist_snapshot"}), ran
+    assert not ran & {"prefix_origin", "prefix2as_manifest", "routing_listing"}, ran
+    assert sorted((copy / "data/processed/qc/blocklists").rglob("*.json")) == snapshots
+    recorded = json.loads((copy / "data/processed/settings/blocklist_snapshot.json").read_text())
+    assert recorded["blocklists"]["max_malformed_lines"] == 3
+    with serve(root) as server:  # and the next run has nothing left to do
+        counts, _ = jobs_to_run(copy, server.url, "blocklists: {max_malformed_lines: 3}")
+    assert counts == {}

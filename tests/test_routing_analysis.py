@@ -15,7 +15,7 @@ import pytest
 
 from takedowns import prefix2as
 from takedowns.asrel import providers_of, read_as_relationships
-from takedowns.config import REPO_ROOT, load_config
+from takedowns.config import REPO_ROOT, load_config, schema_defaults
 from takedowns.mirror.gen_routing import RoutingTruth, generate_routing
 from takedowns.mirror.generate import generate_mirror
 from takedowns.mirror.server import list_entries, listing_page
@@ -84,7 +84,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RoutingTruth,
     config = load_config(REPO_ROOT / "config" / "demo.yaml", REPO_ROOT / "tests" / "e2e.yaml")
     config["events"] = {"mccolo": config["events"]["mccolo"]}
     config["windows"] = {"pre_days": PARAMS["pre_days"], "post_days": [PARAMS["post_days"]]}
-    config["routing"] = {"update_window_hours": 1, "rib_hour": 8}
+    config["routing"] = {**schema_defaults()["routing"], "update_window_hours": 1, "rib_hour": 8}
     root = tmp_path_factory.mktemp("mirror")
     work = tmp_path_factory.mktemp("work")
     processed = work / "data" / "processed"
@@ -269,6 +269,10 @@ def test_real_relationships_classify_mccolo_upstreams(realdata: Path, tmp_path: 
     write_parquet(rows, processed / "routing" / "route-views2" / "rib.parquet")
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    study = schema_defaults()
+    for name, value in {"pre_days": 90, "post_days": 90, **study["routing"]}.items():
+        if name in ("pre_days", "post_days", "episode_gap_hours"):
+            con.execute(f"SET VARIABLE {name} = ?", [float(value)])
     for view in ("watched_asns", "as_relationships", "routing_elements"):
         path = {
             "watched_asns": "watched_asns.parquet",

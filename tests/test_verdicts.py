@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from takedowns.concentration import bootstrap_change
+from takedowns.config import load_config, validate_config
 from takedowns.verdicts import (
-    DEFAULT_RULE,
     VERDICTS,
     ConcentrationEvidence,
     EventEvidence,
@@ -22,7 +22,17 @@ from takedowns.verdicts import (
     volume_from_effect,
 )
 
-RULE = rule_from_config({})  # the defaults
+
+def rule_with(**changes: object):
+    """The study's verdict rule with ``changes``, validated as the workflow validates it."""
+    config = load_config()
+    config["verdict"].update(changes)
+    validate_config(config)
+    return rule_from_config(config)
+
+
+# The study's rule, over the measures these tests name.
+RULE = rule_with(dispersion_measures=["blocklisted_space", "spam_sources"])
 
 DROP = VolumeEvidence(
     relative_change=-0.652,
@@ -132,11 +142,17 @@ def test_inconclusive_no_drop() -> None:
 
 
 def test_an_interval_spanning_zero_never_supports_stayed_down() -> None:
-    lenient = rule_from_config({"verdict": {"drop_if_relative_change_ci_high_below": 0.0}})
+    lenient = rule_with(
+        drop_if_relative_change_ci_high_below=0.0,
+        dispersion_measures=["blocklisted_space", "spam_sources"],
+    )
     spans = VolumeEvidence(relative_change=-0.3, ci_low=-0.6, ci_high=0.05, confidence=0.95)
     assert decide(evidence(volume=spans), lenient).verdict == "inconclusive"
     with pytest.raises(ValueError, match=r"verdict\.drop_if_relative_change_ci_high_below"):
-        rule_from_config({"verdict": {"drop_if_relative_change_ci_high_below": 0.1}})
+        rule_with(
+            drop_if_relative_change_ci_high_below=0.1,
+            dispersion_measures=["blocklisted_space", "spam_sources"],
+        )
 
 
 def test_inconclusive_without_volume_or_with_a_short_window() -> None:
@@ -150,7 +166,7 @@ def test_inconclusive_without_volume_or_with_a_short_window() -> None:
     short = RecoveryEvidence(
         threshold=0.9, days_after_cutoff=None, last_evaluated_days_after_cutoff=29
     )
-    rule30 = rule_from_config({"verdict": {"post_days": 30}})
+    rule30 = rule_with(post_days=30, dispersion_measures=["blocklisted_space", "spam_sources"])
     v = decide(evidence(post_days=30, recovery=short), rule30)
     assert v.verdict == "inconclusive" and v.decided_by == ("drop", "no_recovery")
     assert "days up to 29 after the cut-off evaluated" in v.explanation()
@@ -174,7 +190,9 @@ def test_too_few_units_are_not_evidence_of_dispersion() -> None:
     assert v.verdict == "stayed down"
     assert "[n/a] concentration[blocklisted_space]" in v.explanation()
     assert "fewer than 5 units" in v.explanation()
-    relaxed = rule_from_config({"verdict": {"min_units_per_window": 3}})
+    relaxed = rule_with(
+        min_units_per_window=3, dispersion_measures=["blocklisted_space", "spam_sources"]
+    )
     assert decide(evidence(concentration=(thin,)), relaxed).verdict == "dispersed"
 
 
@@ -189,27 +207,27 @@ def test_every_verdict_is_reachable() -> None:
 
 
 def test_rule_config_errors_and_mismatches() -> None:
-    with pytest.raises(ValueError, match=r"'verdict\.recovery_days' is not a verdict rule key"):
-        rule_from_config({"verdict": {"recovery_days": 3}})
+    with pytest.raises(ValueError, match=r"'verdict': Additional properties .*recovery_days"):
+        rule_with(recovery_days=3, dispersion_measures=["blocklisted_space", "spam_sources"])
     with pytest.raises(ValueError, match=r"verdict\.alpha"):
-        rule_from_config({"verdict": {"alpha": 1.5}})
+        rule_with(alpha=1.5, dispersion_measures=["blocklisted_space", "spam_sources"])
     with pytest.raises(ValueError, match=r"confidence 0\.9, the rule expects 0\.95"):
         decide(evidence(volume=VolumeEvidence(-0.5, -0.6, -0.4, confidence=0.9)), RULE)
     with pytest.raises(ValueError, match=r"90-day post window, the rule reads 30"):
-        decide(evidence(), rule_from_config({"verdict": {"post_days": 30}}))
+        decide(
+            evidence(),
+            rule_with(post_days=30, dispersion_measures=["blocklisted_space", "spam_sources"]),
+        )
     with pytest.raises(ValueError, match=r"for 7 days, the rule reads 30"):
         decide(evidence(rehoming=RehomingEvidence(0.9, 4, within_days=7)), RULE)
-    assert set(DEFAULT_RULE) == set(RULE.__dataclass_fields__)
+    assert set(load_config()["verdict"]) == set(RULE.__dataclass_fields__)
 
 
 def test_disabled_clauses() -> None:
-    off = rule_from_config(
-        {
-            "verdict": {
-                "dispersed_if_hhi_change_ci_below": None,
-                "dispersed_if_rehomed_share_at_least": None,
-            }
-        }
+    off = rule_with(
+        dispersed_if_hhi_change_ci_below=None,
+        dispersed_if_rehomed_share_at_least=None,
+        dispersion_measures=["blocklisted_space", "spam_sources"],
     )
     moved = RehomingEvidence(share_rehomed=0.9, new_origins=5, within_days=30)
     v = decide(evidence(concentration=(FALLING_HHI,), rehoming=moved), off)
@@ -229,9 +247,11 @@ def test_from_bootstrap_frame_and_table() -> None:
     changes = bootstrap_change(frame, unit_col="day", owner_col="asn", weight_col="w")
     ev = concentration_from_frame(changes.with_columns(measure=pl.lit("spam_sources")))
     assert len(ev) == 1 and ev[0].ci_high is not None and ev[0].ci_high < 0
+    study = load_config()
+    study["verdict"]["dispersion_measures"] = ["blocklisted_space", "spam_sources"]
     verdicts = decide_all(
         [evidence(concentration=ev), evidence(event_id="rbn", event_name="RBN", volume=NO_DROP)],
-        {"verdict": {}},
+        study,
     )
     table = verdicts_frame(verdicts)
     assert table["verdict"].to_list() == ["dispersed", "inconclusive"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,23 +43,59 @@ def view_definition(views_sql: Path, name: str) -> str:
 
 
 def sql_variables(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The configuration values the SQL files read with ``getvariable``."""
-    from takedowns.routing_sources import sql_parameters
+    """The DuckDB variables (``getvariable``) the SQL files read, from the config a job was given.
 
-    return {
-        "concentration_list": config["blocklists"]["concentration_list"],
-        "rehoming_days": config["verdict"]["rehoming_days"],
-        **sql_parameters(config),
-    }
+    A job receives only the config keys it reads, so only the variables of the keys present
+    are set; :func:`query_file` refuses a query that reads a variable nobody set.
+    """
+    blocklists = config.get("blocklists", {})
+    verdict = config.get("verdict", {})
+    windows = config.get("windows", {})
+    routing = config.get("routing", {})
+    variables: dict[str, Any] = {}
+    if "concentration_list" in blocklists:
+        variables["concentration_list"] = blocklists["concentration_list"]
+    if "rehoming_days" in verdict:
+        variables["rehoming_days"] = verdict["rehoming_days"]
+    if "pre_days" in windows:
+        variables["pre_days"] = float(windows["pre_days"])
+    if "post_days" in windows:
+        variables["post_days"] = float(max(windows["post_days"]))
+    for key in ("update_window_hours", "episode_gap_hours"):
+        if key in routing:
+            variables[key] = float(routing[key])
+    return variables
+
+
+_GETVARIABLE = re.compile(r"getvariable\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)")
+
+
+def variables_read(sql: str) -> set[str]:
+    """The names a SQL text reads with ``getvariable('name')`` (comments included: a
+    commented-out read costs nothing to set)."""
+    return set(_GETVARIABLE.findall(sql))
 
 
 def query_file(
     views_sql: Path, query_sql: Path, variables: Mapping[str, Any] | None = None
 ) -> pl.DataFrame:
-    """Run one SQL file (a single SELECT) after the views, returning a polars frame."""
+    """Run one SQL file (a single SELECT) after the views, returning a polars frame.
+
+    Every variable the views or the query read must be given: DuckDB would read an unset one
+    as NULL and the query would go on with it.
+    """
+    query = Path(query_sql).read_text(encoding="utf-8")
+    missing = sorted(
+        variables_read(query + Path(views_sql).read_text(encoding="utf-8")) - set(variables or {})
+    )
+    if missing:
+        raise ValueError(
+            f"{query_sql}: reads the variable(s) {', '.join(missing)} but the job set none of "
+            "them (see sql_variables and the keys its rule passes)"
+        )
     con = connect(views_sql, variables)
     try:
-        return con.sql(Path(query_sql).read_text(encoding="utf-8")).pl()
+        return con.sql(query).pl()
     finally:
         con.close()
 

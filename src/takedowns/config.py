@@ -1,14 +1,18 @@
 """Loading and validating the study configuration.
 
-The schema (``config/schema.yaml``, JSON Schema 2020-12) checks shapes and ranges; a few rules
-that a schema cannot express (dates that exist, a period that runs forwards, cut-offs inside
-the period) are checked here. Every failure is one line naming the key and what is allowed.
+The schema (``config/schema.yaml``, JSON Schema 2020-12) is the one place where defaults live
+(``default:``): validation fills every key a config leaves out from it, so no module carries a
+default of its own. The schema checks shapes and ranges; a few rules that a schema cannot
+express (dates that exist, a period that runs forwards, cut-offs inside the period) are checked
+here. Every failure is one line naming the key and what is allowed; a YAML file that does not
+parse is named with the line and column of the problem.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +53,59 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
+def read_yaml(path: Path | str) -> Any:
+    """Parse one YAML file; a syntax error names the file, line and column.
+
+    An empty file reads as ``{}``.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        raise ConfigError(f"{path}: {where}: YAML syntax error: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML syntax error: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    return {} if data is None else data
+
+
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Read the JSON Schema (written as YAML)."""
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(path)
+
+
+def _with_defaults(validator_class: type[jsonschema.protocols.Validator]) -> Any:
+    """A validator class that fills a missing property from its schema ``default`` first.
+
+    Defaults are deep-copied, and an object default is filled (and checked) like any value.
+    """
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def fill_then_validate(validator: Any, properties: Any, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": fill_then_validate})
+
+
+_FillingValidator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def schema_defaults(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every default of the schema, as the config an empty file would give (for documentation
+    and tests: the workflow fills defaults through :func:`validate_config`)."""
+    schema = load_schema() if schema is None else schema
+    filled: dict[str, Any] = {}
+    for error in _FillingValidator(schema).iter_errors(filled):
+        del error  # required keys without defaults are reported by validate_config, not here
+    return filled
 
 
 def _parse_date(value: str, key: str) -> dt.date:
@@ -72,10 +125,13 @@ def parse_utc(value: str, key: str = "time") -> dt.datetime:
         raise ConfigError(f"config key '{key}': {value!r} is not a valid UTC time") from None
 
 
-def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> None:
-    """Raise :class:`ConfigError` with one line for the first problem found, else return."""
+def validate_config(
+    config: MutableMapping[str, Any], schema: Mapping[str, Any] | None = None
+) -> None:
+    """Fill the schema's defaults into ``config`` (in place), then raise :class:`ConfigError`
+    with one line for the first problem found, else return."""
     schema = load_schema() if schema is None else schema
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _FillingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         deepest = max(errors, key=lambda e: len(e.absolute_path))
@@ -89,6 +145,11 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         raise ConfigError(
             f"config key 'blocklists.concentration_list': {listed!r} is not one of the "
             f"configured lists {sorted(config['blocklists']['lists'])}"
+        )
+    if config["blocklists"]["lists"][listed].get("optional"):
+        raise ConfigError(
+            f"config key 'blocklists.lists.{listed}.optional': the concentration_list "
+            "cannot be optional (the study depends on it)"
         )
     verdict = config["verdict"]
     if verdict["post_days"] not in config["windows"]["post_days"]:
@@ -111,6 +172,51 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
             )
 
 
+def check_command_line(overrides: Mapping[str, Any]) -> None:
+    """Refuse command-line values that YAML reads as null but that cannot mean it.
+
+    ``--config mirror=`` arrives as null, which would send the run to the real archives; an
+    empty mirror on the command line is a mistake, never a request for the Internet.
+    """
+    if "mirror" in overrides and overrides["mirror"] in (None, ""):
+        raise ConfigError(
+            "config key 'mirror': an empty value was given on the command line; give a base URL "
+            "(e.g. --config mirror=http://127.0.0.1:8765) or leave the key out to use the real "
+            "archives"
+        )
+
+
+def _sorted_tree(value: Any) -> Any:
+    """``value`` with every mapping's keys in sorted order (a stable repr for Snakemake)."""
+    if isinstance(value, Mapping):
+        return {k: _sorted_tree(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted_tree(v) for v in value]
+    return value
+
+
+def pruned_config(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``config`` holding only ``keys`` (dotted paths for nested keys), same shape.
+
+    ``pruned_config(c, ["qc", "sources.untroubled"])`` is
+    ``{"qc": c["qc"], "sources": {"untroubled": c["sources"]["untroubled"]}}``. A key the
+    config does not have is an error naming it.
+    """
+    out: dict[str, Any] = {}
+    for dotted in keys:
+        parts = dotted.split(".")
+        source: Any = config
+        target = out
+        for i, part in enumerate(parts):
+            if not isinstance(source, Mapping) or part not in source:
+                raise ConfigError(f"config key '{'.'.join(parts[: i + 1])}' is not in the config")
+            source = source[part]
+            if i < len(parts) - 1:
+                target = target.setdefault(part, {})
+        target[parts[-1]] = copy.deepcopy(source)
+    return _sorted_tree(out)
+
+
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``update`` into a copy of ``base`` key by key, as Snakemake merges config files."""
     out = dict(base)
@@ -128,8 +234,34 @@ def load_config(
     """Read ``config/config.yaml``, merge further config files and overrides, and validate."""
     config: dict[str, Any] = {}
     for path in (base, *paths):
-        with open(path, encoding="utf-8") as fh:
-            config = deep_merge(config, yaml.safe_load(fh) or {})
+        data = read_yaml(path)
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: a config file must be a mapping of keys, not {data!r}")
+        config = deep_merge(config, data)
     config = deep_merge(config, overrides or {})
     validate_config(config)
     return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m takedowns.config [FILE ...]``: read config/config.yaml and the given config
+    files as the workflow would, and say in one line what is wrong (file and line for YAML
+    errors, the key for bad values). Snakemake reads ``--configfile`` files itself, with a
+    message that names neither; ``make check-config`` runs this first."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="*", type=Path, help="config files merged in this order")
+    args = parser.parse_args(argv)
+    try:
+        load_config(*args.files)
+    except ConfigError as error:
+        print(f"takedowns: {error}", file=sys.stderr)
+        return 1
+    print("config ok: " + ", ".join(str(p) for p in [CONFIG_PATH, *args.files]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

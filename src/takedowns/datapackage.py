@@ -259,7 +259,7 @@ writes the Frictionless Data Package v2 descriptor: every file's path, bytes, SH
 count and fields, with the types read from the file and these descriptions. A produced column
 the dictionary does not describe, or of another type than it says, is an error there.
 
-Every file carries key-value metadata: `takedowns.version`, `takedowns.profile`,
+Every file carries key-value metadata: `takedowns.version`,
 `takedowns.synthetic` (`true` for the demo and tests, whose data is generated; their files
 also carry `takedowns.note`, the SYNTHETIC label) and, for per-file tables, `takedowns.source`
 (the raw file, a path under data/raw; the list name for the per-list blocklist tables). A

@@ -16,10 +16,12 @@ import polars as pl
 
 from takedowns import prefix2as
 from takedowns.asrel import read_as_relationships
-from takedowns.download import fetch, policy_for_host, verify_raw
+from takedowns.fetch import fetch
+from takedowns.fetch_policy import policy_for_url
 from takedowns.joblog import job_log
+from takedowns.ledger import truncated_at_source_error, verify_raw
 from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
-from takedowns.qc import FileQC, MalformedInput, qc_table, read_qc
+from takedowns.qc import FileQC, MalformedInput, enforce_gap_limit, qc_table, read_qc
 from takedowns.study import events, events_frame, selected_days, watched_asns_frame
 from takedowns.tables import write_parquet
 
@@ -28,13 +30,78 @@ CHECKSUMS = RAW_ROOT / "SHA256SUMS"
 
 
 def download(url: str, out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
-    """Download ``url`` to its raw path (through the mirror when configured)."""
+    """Download ``url`` to its raw path (through the mirror when configured).
+
+    Reads ``download``, ``mirror``, ``qc`` and ``routing``. A file the source serves truncated
+    is kept and recorded ``truncated_at_source``; the job then fails, naming
+    ``qc.allow_partial_files`` and ``routing.allow_missing_files``, unless one of them allows
+    it (the second only for a routing file).
+    """
     with job_log(log) as logger:
-        policy = policy_for_host(urlsplit(url).netloc.lower(), config["download"])
-        result = fetch(url, Path(out), mirror=config["mirror"], policy=policy, checksums=CHECKSUMS)
-        logger.info(
-            "%s -> %s (%d bytes, sha256 %s)", result.fetched_url, out, result.bytes, result.sha256
+        policy, bucket = policy_for_url(url, config["download"])
+        result = fetch(
+            url,
+            Path(out),
+            mirror=config["mirror"],
+            policy=policy,
+            checksums=CHECKSUMS,
+            rate_key=bucket,
         )
+        logger.info(
+            "%s -> %s (%d bytes, sha256 %s, %s%s)",
+            result.fetched_url,
+            out,
+            result.bytes,
+            result.sha256,
+            result.status,
+            ", already here" if result.reused else "",
+        )
+        if result.status == "truncated_at_source":
+            if not _truncated_allowed(url, config):
+                raise truncated_at_source_error(url)
+            logger.warning("%s: truncated at the source; kept as the config allows", url)
+
+
+def _truncated_allowed(url: str, config: Mapping[str, Any]) -> bool:
+    """Whether the config lets the study use (or count as missing) a truncated file."""
+    from takedowns.routing_sources import FILE_RE
+
+    if (config.get("qc") or {}).get("allow_partial_files"):
+        return True
+    routing_file = FILE_RE.match(urlsplit(url).path.rsplit("/", 1)[-1]) is not None
+    return routing_file and bool((config.get("routing") or {}).get("allow_missing_files"))
+
+
+def write_settings(
+    settings: Mapping[str, Any],
+    out: Path,
+    log: Path | None = None,
+    *,
+    made_by_rule: Sequence[str] = (),
+) -> None:
+    """Write the config a rule behind a checkpoint reads, as JSON, and remove that rule's
+    outputs (glob patterns ``made_by_rule``) unless they were made with these very settings.
+
+    Snakemake reruns a job behind a checkpoint only when an output is missing, so outputs
+    made with other settings, or with settings no longer known, are removed here.
+    """
+    import json
+
+    text = json.dumps(settings, sort_keys=True, indent=1) + "\n"
+    with job_log(log) as logger:
+        out = Path(out)
+        if out.exists() and out.read_text(encoding="utf-8") == text:
+            logger.info("%s: settings unchanged", out)
+            return
+        removed = 0
+        for pattern in made_by_rule:
+            for path in Path().glob(pattern):
+                if path.is_file():
+                    path.unlink()
+                    removed += 1
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        logger.info("%s: new settings; %d outputs made with others removed", out, removed)
 
 
 def _source_name(raw: Path) -> str:
@@ -42,27 +109,56 @@ def _source_name(raw: Path) -> str:
 
 
 def prefix2as_manifest(
-    creation_log: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+    creation_log: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+    gaps_out: Path | None = None,
 ) -> None:
-    """Write the manifest of daily files the profile selects (one row per day)."""
+    """Write the manifest of daily files the profile selects (one row per day), and the gap
+    record of the selected days without one (``gaps_out``; a log cut mid-line is flagged).
+    The threshold ``qc.max_missing_share`` is applied to the record by :func:`check_gaps`."""
     with job_log(log) as logger:
         verify_raw(Path(creation_log), CHECKSUMS)
         base = config["sources"]["caida_prefix2as"]["url"]
-        listed = prefix2as.parse_creation_log(Path(creation_log), base)
+        listed, cut = prefix2as.read_creation_log(Path(creation_log), base)
         days = selected_days(config)
         chosen = prefix2as.select_snapshots(listed, days)
-        missing = len(days) - chosen.height
+        gaps, missing = prefix2as.day_gaps(chosen, days, log_note=cut)
         logger.info(
-            "creation log lists %d files; %d of %d selected days have one (%d without)",
+            "creation log lists %d files; %d of %d selected days have one (%d without) %s",
             listed.height,
             chosen.height,
             len(days),
-            missing,
+            len(missing),
+            gaps.note,
         )
+        if gaps_out is not None:
+            gaps.write(Path(gaps_out))
         out.parent.mkdir(parents=True, exist_ok=True)
         chosen.with_columns(
             pl.col("url").map_elements(_raw_of, return_dtype=pl.String).alias("raw_path")
         ).write_csv(out)
+
+
+def check_gaps(record: Path, out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
+    """Apply ``qc.max_missing_share`` to a stage's gap record and write it where QC reads it."""
+    from takedowns.qc import check_gap_record
+
+    with job_log(log) as logger:
+        qc = check_gap_record(Path(record), Path(out), float(config["qc"]["max_missing_share"]))
+        logger.info(
+            "%s: %d of %d present %s", qc.source_file, qc.records_kept, qc.records_read, qc.note
+        )
+
+
+def _write_gaps(
+    gaps: FileQC, missing: Sequence[str], out: Path | None, config: Mapping[str, Any]
+) -> None:
+    """Write a gap record (when ``out`` is given), then stop past ``qc.max_missing_share``."""
+    if out is not None:
+        gaps.write(Path(out))
+    enforce_gap_limit(gaps, missing, float(config["qc"]["max_missing_share"]))
 
 
 def _raw_of(url: str) -> str:
@@ -250,6 +346,9 @@ def spam_effects(
                             covered_col="covered",
                             confidence=confidence,
                             hac_maxlags=cfg["hac_maxlags"],
+                            # effects.hac_maxlags null: model-based intervals, as configured
+                            cov_type="model" if cfg["hac_maxlags"] is None else "hac",
+                            holidays=False,
                             min_days_pre=cfg["min_days_pre"],
                             min_days_post=cfg["min_days_post"],
                         )
@@ -587,21 +686,54 @@ def normalize_delegated(
     _normalize_file(delegations.read_delegated, raw, out, qc_out, config, log)
 
 
+def delegated_month(
+    url: str, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Download (or reuse) and normalize one registry month's delegated file. A file the
+    archive does not have (HTTP 404/410) gives an empty table and QC status ``missing``,
+    which the ip_country job counts as a gap."""
+    from takedowns import delegations
+    from takedowns.errors import HTTPStatusError
+    from takedowns.sources import raw_path
+
+    with job_log(log) as logger:
+        raw = Path(raw_path(url))
+        try:
+            download(url, raw, config)
+        except HTTPStatusError as exc:
+            if exc.status not in delegations.NOT_THERE:
+                raise
+            qc = delegations.missing_month_qc(_source_name(raw), url)
+            meta = parquet_metadata(config, source=qc.source_file)
+            write_parquet(delegations.empty_table(), Path(out), metadata=meta)
+            qc.write(Path(qc_out))
+            logger.warning("%s", qc.note)
+            return
+        normalize_delegated(raw, out, qc_out, config)
+
+
 def ip_country(
     tables: Sequence[Path],
     qc_paths: Sequence[Path],
     out: Path,
     config: Mapping[str, Any],
     log: Path | None = None,
+    gaps_out: Path | None = None,
 ) -> None:
-    """Stack the monthly delegation tables into ip_country with validity periods."""
+    """Stack the monthly delegation tables into ip_country with validity periods; write the
+    gap record of the registry months without a file (``gaps_out``; the threshold
+    ``qc.max_missing_share`` is applied to it by :func:`check_gaps`)."""
     from takedowns import delegations
 
     with job_log(log) as logger:
-        _check_qc(qc_paths, config)
+        gaps, missing = delegations.month_gaps([Path(p) for p in qc_paths])
+        logger.info("%d registry months, %d missing %s", gaps.records_read, len(missing), gaps.note)
+        if gaps_out is not None:
+            gaps.write(Path(gaps_out))
+        _check_qc([p for p in qc_paths if read_qc(Path(p)).status != "missing"], config)
         frame = delegations.build_ip_country(
             [pl.read_parquet(p) for p in tables],
-            max_age_days=config["sources"]["rir_delegated"].get("max_age_days", 45),
+            max_age_days=config["sources"]["rir_delegated"]["max_age_days"],
         )
         write_parquet(frame, Path(out), metadata=parquet_metadata(config))
         logger.info("%d files -> %d ranges", len(tables), frame.height)
@@ -687,6 +819,22 @@ def datapackage(out: Path, config: Mapping[str, Any], log: Path | None = None) -
     with job_log(log) as logger:
         package = dp.write(Path(out).parent, Path(out), config)
         logger.info("%d resources", len(package["resources"]))
+
+
+def routing_gaps(
+    selections: Sequence[Path], out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """The gap record of the RIB days without a dump, over every listing's selection; stop
+    past ``qc.max_missing_share``."""
+    from takedowns import routing_sources
+
+    with job_log(log) as logger:
+        paths = [Path(p) for p in selections if str(p).endswith(".csv")]
+        gaps, missing = routing_sources.rib_gaps(routing_sources.read_selection(paths), config)
+        logger.info(
+            "%d RIB days expected, %d missing %s", gaps.records_read, len(missing), gaps.note
+        )
+        _write_gaps(gaps, missing, Path(out), config)
 
 
 def routing_listing(

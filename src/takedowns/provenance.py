@@ -14,7 +14,7 @@ SYNTHETIC_LABEL = "SYNTHETIC DATA (generated test mirror, not real measurements)
 
 def is_synthetic(config: Mapping[str, Any]) -> bool:
     """True when the run reads generated data (``make demo``, the tests)."""
-    return bool(config.get("synthetic", False))
+    return bool(config["synthetic"])
 
 
 def parquet_metadata(config: Mapping[str, Any], **extra: str) -> dict[str, str]:
@@ -22,7 +22,6 @@ def parquet_metadata(config: Mapping[str, Any], **extra: str) -> dict[str, str]:
     meta = {
         "takedowns.version": __version__,
         "takedowns.synthetic": "true" if is_synthetic(config) else "false",
-        "takedowns.profile": str(config.get("profile", "")),
     }
     if is_synthetic(config):
         meta["takedowns.note"] = SYNTHETIC_LABEL

@@ -43,15 +43,18 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from takedowns.config import schema_defaults
 from takedowns.ipv4 import address_to_int
 from takedowns.qc import FileQC, enforce_malformed_limit
 from takedowns.stream7z import MemberHead, iter_member_heads
 
 STAGE = "spamtrap"
-#: The trap's mail exchangers: zak.futurequest.net (2005), mxNN.futurequest.net (2010).
-DEFAULT_EXCHANGER = r"(?:zak|mx\d+)\.futurequest\.net"
-DEFAULT_MAX_HEADER_BYTES = 1 << 16
-DEFAULT_TIME_DISAGREEMENT_MINUTES = 60
+#: Keyword defaults for direct calls, read from the config schema (the one place defaults
+#: live): the trap's mail exchangers zak.futurequest.net (2005) and mxNN.futurequest.net (2010).
+_SCHEMA_DEFAULTS = schema_defaults()["spamtrap"]
+DEFAULT_EXCHANGER: str = _SCHEMA_DEFAULTS["exchanger_pattern"]
+DEFAULT_MAX_HEADER_BYTES: int = _SCHEMA_DEFAULTS["max_header_bytes"]
+DEFAULT_TIME_DISAGREEMENT_MINUTES: float = _SCHEMA_DEFAULTS["time_disagreement_minutes"]
 BATCH_ROWS = 50_000
 
 SPAM_SCHEMA: dict[str, pl.DataType] = {

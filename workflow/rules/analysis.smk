@@ -7,8 +7,10 @@ rule study_tables:
         events="data/processed/events.parquet",
     log:
         "logs/analysis/study_tables.log",
+    params:
+        cfg=job_config("events", "windows", "synthetic"),
     run:
-        jobs.study_tables(output.watched, output.events, config)
+        jobs.study_tables(output.watched, output.events, params.cfg)
 
 
 rule qc_files:
@@ -21,12 +23,17 @@ rule qc_files:
         spam_qc,
         delegated_qc,
         routing_qc,
+        "data/processed/qc/gaps/prefix2as.json",
+        "data/processed/qc/gaps/delegations.json",
+        "data/processed/qc/gaps/routing.json",
     output:
         "data/processed/qc_files.parquet",
     log:
         "logs/analysis/qc_files.log",
+    params:
+        cfg=job_config("synthetic"),
     run:
-        jobs.gather_qc(input, output[0], config)
+        jobs.gather_qc(input, output[0], params.cfg)
 
 
 rule blocklist_attribution:
@@ -38,13 +45,15 @@ rule blocklist_attribution:
         "data/processed/blocklist_attribution.parquet",
     log:
         "logs/blocklists/attribution.log",
+    params:
+        cfg=job_config("synthetic"),
     run:
         jobs.attribute_blocklists(
             input.entries,
             input.episodes,
             input.ip_country,
             output[0],
-            config,
+            params.cfg,
             log[0],
         )
 
@@ -60,8 +69,10 @@ rule sql_result:
         "logs/analysis/{name}.log",
     wildcard_constraints:
         name="|".join(SQL_RESULTS),
+    params:
+        cfg=sql_job_config,
     run:
-        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
 
 
 rule concentration_input:
@@ -75,8 +86,10 @@ rule concentration_input:
         "results/tables/concentration_input.parquet",
     log:
         "logs/analysis/concentration_input.log",
+    params:
+        cfg=job_config("blocklists.concentration_list", "synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
 
 
 rule spam_effects:
@@ -88,13 +101,15 @@ rule spam_effects:
         recovery="results/tables/spam_recovery.csv",
     log:
         "logs/analysis/spam_effects.log",
+    params:
+        cfg=job_config("effects", "verdict.alpha", "windows", "events", "synthetic"),
     run:
         jobs.spam_effects(
             input.daily,
             input.cutoffs,
             output.effects,
             output.recovery,
-            config,
+            params.cfg,
             log[0],
         )
 
@@ -108,9 +123,16 @@ rule concentration:
         gainers="results/tables/share_gainers.csv",
     log:
         "logs/analysis/concentration.log",
+    params:
+        cfg=job_config("bootstrap", "verdict.alpha", "synthetic"),
     run:
         jobs.concentration(
-            input[0], output.indices, output.changes, output.gainers, config, log[0]
+            input[0],
+            output.indices,
+            output.changes,
+            output.gainers,
+            params.cfg,
+            log[0],
         )
 
 
@@ -129,6 +151,8 @@ rule verdicts:
         txt="results/verdicts.txt",
     log:
         "logs/analysis/verdicts.log",
+    params:
+        cfg=job_config("verdict", "effects.families", "events", "synthetic"),
     run:
         jobs.verdicts(
             input.effects,
@@ -137,7 +161,7 @@ rule verdicts:
             input.rehoming,
             output.csv,
             output.txt,
-            config,
+            params.cfg,
             log[0],
         )
 
@@ -155,8 +179,12 @@ rule published_comparison:
         ),
     log:
         "logs/analysis/published_comparison.log",
+    params:
+        cfg=job_config("windows.pre_days", "synthetic"),
     run:
-        jobs.published_comparison(input.daily, input.cutoffs, output[0], config, log[0])
+        jobs.published_comparison(
+            input.daily, input.cutoffs, output[0], params.cfg, log[0]
+        )
 
 
 rule rehoming_summary:
@@ -169,8 +197,10 @@ rule rehoming_summary:
         "results/tables/rehoming_summary.csv",
     log:
         "logs/analysis/rehoming_summary.log",
+    params:
+        cfg=job_config("verdict.rehoming_days", "synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
 
 
 rule event_cutoffs:
@@ -183,5 +213,7 @@ rule event_cutoffs:
         "results/tables/event_cutoffs.csv",
     log:
         "logs/analysis/event_cutoffs.log",
+    params:
+        cfg=job_config("synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], config, log[0])
+        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])

@@ -9,7 +9,9 @@ rule as_relationships:
         qc="data/processed/qc/as_relationships/{month}.json",
     log:
         "logs/as_relationships/{month}.log",
+    params:
+        cfg=job_config(*QC_FILE, "synthetic"),
     run:
         jobs.normalize_as_relationships(
-            input[0], output.table, output.qc, config, log[0]
+            input[0], output.table, output.qc, params.cfg, log[0]
         )

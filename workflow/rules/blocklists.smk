@@ -4,33 +4,44 @@
 
 
 checkpoint blocklist_cdx:
+    input:
+        settings=checkpoint_settings("blocklist_snapshot", "blocklist_check"),
     output:
         manifest="data/processed/manifests/blocklists/{blist}/cdx{n}.csv",
         qc="data/processed/qc/blocklist_cdx/{blist}/{n}.json",
     log:
         "logs/blocklists/{blist}/cdx{n}.log",
+    params:
+        cfg=job_config("blocklists.lists", "sources.wayback", "period", "synthetic"),
     run:
         jobs.blocklist_cdx(
             wildcards.blist,
             int(wildcards.n),
             output.manifest,
             output.qc,
-            config,
+            transfer_config(params.cfg),
             log[0],
         )
 
 
 rule blocklist_snapshot:
     input:
-        blocklist_cdx_manifests,
+        manifests=blocklist_cdx_manifests,
     output:
         entries="data/processed/blocklists/{blist}/{snapshot}.parquet",
         qc="data/processed/qc/blocklists/{blist}/{snapshot}.json",
     log:
         "logs/blocklists/{blist}/{snapshot}.log",
+    params:
+        cfg=settings_config("blocklist_snapshot"),
     run:
         jobs.blocklist_snapshot(
-            input, wildcards.snapshot, output.entries, output.qc, config, log[0]
+            input.manifests,
+            wildcards.snapshot,
+            output.entries,
+            output.qc,
+            transfer_config(params.cfg),
+            log[0],
         )
 
 
@@ -45,6 +56,8 @@ rule blocklist_check:
         qc="data/processed/qc/blocklist_snapshots/{blist}.json",
     log:
         "logs/blocklists/{blist}/check.log",
+    params:
+        cfg=settings_config("blocklist_check"),
     run:
         jobs.blocklist_check(
             wildcards.blist,
@@ -54,6 +67,6 @@ rule blocklist_check:
             output.snapshots,
             output.entries,
             output.qc,
-            config,
+            params.cfg,
             log[0],
         )

@@ -7,7 +7,12 @@ from datetime import date
 from pathlib import Path
 
 from takedowns import jobs, routing_sources
-from takedowns.config import ConfigError, validate_config
+from takedowns.config import (
+    ConfigError,
+    check_command_line,
+    pruned_config,
+    validate_config,
+)
 from takedowns.sources import (
     as_relationships_url,
     prefix2as_creation_log_url,
@@ -18,9 +23,94 @@ from takedowns.delegations import delegated_urls
 from takedowns.study import selected_days, selected_months
 
 try:
-    validate_config(config)
+    check_command_line(workflow.config_settings.overwrite_config)
+    validate_config(config)  # fills the schema's defaults into config, in place
 except ConfigError as error:
     sys.exit(f"takedowns: {error}")
+
+
+def job_config(*keys):
+    """The part of the config a job reads: the named keys (dotted for nested ones, e.g.
+    "sources.rir_delegated.max_age_days"), as a pruned copy of the config with the same shape.
+
+    Rules pass it as ``params: cfg=job_config(...)``: Snakemake's params rerun trigger then
+    reruns exactly the jobs whose settings changed, and a job that reads a key it was not
+    given fails with a KeyError instead of reading a stale value.
+    """
+    return pruned_config(config, keys)
+
+
+# What a job that reads one raw file reads of `qc` (the gap threshold is read by others).
+QC_FILE = ("qc.allow_partial_files", "qc.max_malformed_records")
+
+
+# Jobs whose inputs come from a checkpoint's output are rebuilt once the checkpoint is known,
+# and Snakemake (9.x) then misses a change of their params, and of their inputs: it reruns
+# them only when an output is missing. So their settings also go to a small file,
+# data/processed/settings/<rule>.json, rewritten by the job_settings rule (no checkpoint
+# behind it, so its params trigger works) when they change; that job removes the rule's
+# outputs made with other settings (SETTINGS_OUTPUTS), and its file is an input of the
+# checkpoint, which runs again (it is cheap: it reads a listing or a log already on disk) and
+# lets Snakemake find the removed outputs missing.
+SETTINGS_KEYS = {
+    "prefix2as_day": (*QC_FILE, "synthetic"),
+    "prefix_origin": ("qc.allow_partial_files", "prefix2as", "synthetic"),
+    "blocklist_snapshot": (
+        "blocklists.lists",
+        "blocklists.max_malformed_lines",
+        "sources.wayback",
+        *QC_FILE,
+        "period",
+        "synthetic",
+    ),
+    "blocklist_check": (
+        "blocklists.lists",
+        "blocklists.min_ratio_to_neighbours",
+        "blocklists.neighbours",
+        "blocklists.max_malformed_lines",
+        *QC_FILE,
+        "period",
+        "synthetic",
+    ),
+}
+SETTINGS_OUTPUTS = {
+    "prefix2as_day": (
+        "data/processed/prefix2as/daily/*",
+        "data/processed/qc/prefix2as/*",
+    ),
+    "prefix_origin": (
+        "data/processed/prefix_origin.parquet",
+        "data/processed/prefix2as_snapshots.parquet",
+    ),
+    "blocklist_snapshot": (
+        "data/processed/blocklists/*/*",
+        "data/processed/qc/blocklists/*/*",
+    ),
+    "blocklist_check": (
+        "data/processed/blocklist_snapshots/*",
+        "data/processed/blocklist_entries/*",
+        "data/processed/qc/blocklist_snapshots/*",
+    ),
+}
+
+
+def settings_config(name):
+    """The config a rule behind a checkpoint reads (see SETTINGS_KEYS)."""
+    return job_config(*SETTINGS_KEYS[name])
+
+
+def checkpoint_settings(*names):
+    """The settings files of the rules behind a checkpoint: inputs of that checkpoint."""
+    return [f"data/processed/settings/{name}.json" for name in names]
+
+
+def transfer_config(cfg):
+    """``cfg`` plus the transfer settings (``download``, ``mirror``) of the global config.
+
+    Transfer settings change how bytes are fetched, never which bytes (each raw file is
+    checked against data/raw/SHA256SUMS), so they are deliberately not a rerun trigger.
+    """
+    return {**cfg, "download": config["download"], "mirror": config["mirror"]}
 
 
 ANALYSIS = Path(workflow.basedir) / "analysis"
@@ -28,8 +118,8 @@ ANALYSIS = Path(workflow.basedir) / "analysis"
 
 def check_raw_files():
     """Refuse, before any job, a raw file whose bytes changed since it was downloaded."""
-    from takedowns.download import ChecksumMismatch
-    from takedowns.rawcheck import check_raw_tree
+    from takedowns.errors import ChecksumMismatch
+    from takedowns.ledger import check_raw_tree
 
     try:
         check_raw_tree(Path("data/raw/SHA256SUMS"))
@@ -41,18 +131,31 @@ def check_raw_files():
 check_raw_files()
 
 
-# Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv
-SQL_RESULTS = [
-    "address_space_daily",
-    "blocklist_space",
-    "blocklist_watched_share",
-    "spam_daily",
-    "spam_event_daily",
-    "routing_visibility",
-    "routing_upstreams",
-    "routing_rehoming",
-    "routing_cutoff",
-]
+# Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv,
+# with the config keys each reads (as DuckDB variables, takedowns.analysis.sql_variables).
+_WINDOWS = ("windows.pre_days", "windows.post_days")
+SQL_RESULT_KEYS = {
+    "address_space_daily": (),
+    "blocklist_space": (),
+    "blocklist_watched_share": (),
+    "spam_daily": (),
+    "spam_event_daily": (),
+    "routing_visibility": _WINDOWS,
+    "routing_upstreams": (*_WINDOWS, "routing.episode_gap_hours"),
+    "routing_rehoming": (*_WINDOWS, "routing.episode_gap_hours"),
+    "routing_cutoff": ("routing.update_window_hours",),
+}
+SQL_RESULTS = list(SQL_RESULT_KEYS)
+
+
+def sql_job_config(wildcards):
+    """The config keys one SQL result reads, and `synthetic` for the table's marker."""
+    return job_config(*SQL_RESULT_KEYS[wildcards.name], "synthetic")
+
+
+def download_job_config():
+    """What the download job reads: the QC allowances and the transfer settings."""
+    return transfer_config(pruned_config(config, ["qc", "routing"]))
 
 
 wildcard_constraints:
@@ -279,9 +382,10 @@ def study_outputs(wildcards=None):
 
 
 def routing_job_config(wildcards):
-    """The part of the config a routing normalize job reads, as JSON (a rerun trigger)."""
-    keys = ("events", "windows", "routing", "qc", "synthetic", "profile")
-    return json.dumps({k: config[k] for k in keys}, sort_keys=True)
+    """The part of the config a routing normalize job reads, as JSON for its command line."""
+    return json.dumps(
+        job_config("events", "windows", "routing.keep_all", *QC_FILE, "synthetic")
+    )
 
 
 def routing_listing_page(wildcards):

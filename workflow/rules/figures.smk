@@ -12,8 +12,10 @@ rule address_space_figure:
         ),
     log:
         "logs/figures/address_space_daily.log",
+    params:
+        cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.address_space_figure(input[0], output[0], config)
+        jobs.address_space_figure(input[0], output[0], params.cfg)
 
 
 rule spam_timeline_figure:
@@ -28,8 +30,10 @@ rule spam_timeline_figure:
         ),
     log:
         "logs/figures/spam_timeline.log",
+    params:
+        cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.spam_timeline_figure(input.daily, input.cutoffs, output[0], config)
+        jobs.spam_timeline_figure(input.daily, input.cutoffs, output[0], params.cfg)
 
 
 rule forest_figure:
@@ -44,8 +48,10 @@ rule forest_figure:
         ),
     log:
         "logs/figures/spam_effects_forest.log",
+    params:
+        cfg=job_config("effects.families", "windows.post_days", "events", "synthetic"),
     run:
-        jobs.forest_figure(input.effects, input.comparison, output[0], config)
+        jobs.forest_figure(input.effects, input.comparison, output[0], params.cfg)
 
 
 rule concentration_figure:
@@ -59,8 +65,10 @@ rule concentration_figure:
         ),
     log:
         "logs/figures/concentration.log",
+    params:
+        cfg=job_config("verdict.post_days", "events", "synthetic"),
     run:
-        jobs.concentration_figure(input[0], output[0], config)
+        jobs.concentration_figure(input[0], output[0], params.cfg)
 
 
 rule upstream_timeline_figure:
@@ -75,8 +83,12 @@ rule upstream_timeline_figure:
         ),
     log:
         "logs/figures/routing_upstreams.log",
+    params:
+        cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.upstream_timeline_figure(input.upstreams, input.cutoffs, output[0], config)
+        jobs.upstream_timeline_figure(
+            input.upstreams, input.cutoffs, output[0], params.cfg
+        )
 
 
 rule blocklist_space_figure:
@@ -90,5 +102,9 @@ rule blocklist_space_figure:
         ),
     log:
         "logs/figures/blocklist_space.log",
+    params:
+        cfg=job_config(
+            "blocklists.concentration_list", "windows", "events", "synthetic"
+        ),
     run:
-        jobs.blocklist_space_figure(input[0], output[0], config)
+        jobs.blocklist_space_figure(input[0], output[0], params.cfg)

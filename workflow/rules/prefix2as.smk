@@ -5,24 +5,45 @@
 checkpoint prefix2as_manifest:
     input:
         raw_path(prefix2as_creation_log_url(config)),
+        settings=checkpoint_settings("prefix2as_day", "prefix_origin"),
     output:
         "data/processed/manifests/prefix2as_files.csv",
+        gaps="data/processed/qc/gaps_found/prefix2as.json",
     log:
         "logs/prefix2as/manifest.log",
+    params:
+        cfg=job_config(
+            "sources.caida_prefix2as",
+            "period",
+            "profile",
+            "profiles",
+            "windows",
+            "events",
+        ),
     run:
-        jobs.prefix2as_manifest(input[0], Path(output[0]), config, log[0])
+        jobs.prefix2as_manifest(
+            input[0],
+            Path(output[0]),
+            params.cfg,
+            log[0],
+            gaps_out=Path(output.gaps),
+        )
 
 
 rule prefix2as_day:
     input:
-        prefix2as_raw_for_day,
+        raw=prefix2as_raw_for_day,
     output:
         table="data/processed/prefix2as/daily/{day}.parquet",
         qc="data/processed/qc/prefix2as/{day}.json",
     log:
         "logs/prefix2as/{day}.log",
+    params:
+        cfg=settings_config("prefix2as_day"),
     run:
-        jobs.normalize_prefix2as_day(input[0], output.table, output.qc, config, log[0])
+        jobs.normalize_prefix2as_day(
+            input.raw, output.table, output.qc, params.cfg, log[0]
+        )
 
 
 rule prefix_origin:
@@ -35,6 +56,8 @@ rule prefix_origin:
         snapshots="data/processed/prefix2as_snapshots.parquet",
     log:
         "logs/prefix2as/prefix_origin.log",
+    params:
+        cfg=settings_config("prefix_origin"),
     run:
         jobs.prefix_origin_episodes(
             input.daily,
@@ -42,6 +65,21 @@ rule prefix_origin:
             input.manifest,
             output.episodes,
             output.snapshots,
-            config,
+            params.cfg,
             log[0],
         )
+
+
+# The selected days without a pfx2as table: past qc.max_missing_share the run stops with the
+# list (a rule of its own, so that changing the threshold reruns only this check).
+rule prefix2as_gaps:
+    input:
+        "data/processed/qc/gaps_found/prefix2as.json",
+    output:
+        "data/processed/qc/gaps/prefix2as.json",
+    log:
+        "logs/prefix2as/gaps.log",
+    params:
+        cfg=job_config("qc.max_missing_share"),
+    run:
+        jobs.check_gaps(input[0], output[0], params.cfg, log[0])

@@ -12,10 +12,51 @@ checkpoint routing_listing:
         "logs/routing/listing_{listing}.log",
     wildcard_constraints:
         listing=r"[A-Za-z0-9.-]+_(rib|updates|all)_\d{4}\.\d{2}",
+    params:
+        cfg=job_config(
+            "routing.rib_hour",
+            "routing.rib_every_days",
+            "routing.update_window_hours",
+            "routing.allow_missing_files",
+            "sources.routeviews",
+            "sources.ripe_ris",
+            "events",
+            "windows",
+            "period",
+            "profile",
+            "profiles",
+        ),
     run:
         jobs.routing_listing(
-            wildcards.listing, input[0], Path(output[0]), config, log[0]
+            wildcards.listing, input[0], Path(output[0]), params.cfg, log[0]
         )
+
+
+# RIB days without a dump, over every listing: a QC gap record; past
+# qc.max_missing_share the run stops with the list.
+rule routing_gaps:
+    input:
+        manifests=[
+            f"data/processed/manifests/routing/{x.id}.csv"
+            for x in routing_sources.listings(config)
+        ],
+    output:
+        "data/processed/qc/gaps/routing.json",
+    log:
+        "logs/routing/gaps.log",
+    params:
+        cfg=job_config(
+            "qc.max_missing_share",
+            "routing.rib_every_days",
+            "sources.ripe_ris",
+            "events",
+            "windows",
+            "period",
+            "profile",
+            "profiles",
+        ),
+    run:
+        jobs.routing_gaps(input.manifests, output[0], params.cfg, log[0])
 
 
 rule routing_normalize:

@@ -1,5 +1,6 @@
 # Retrieval: every raw file is downloaded by this one rule, exactly as served, to
-# data/raw/<host>/<path>; checksums are recorded in data/raw/SHA256SUMS.
+# data/raw/<host>/<path>; checksums are recorded in data/raw/SHA256SUMS. Its settings are
+# read, not passed as params: how bytes are fetched is no reason to fetch them again.
 
 
 rule download:
@@ -12,4 +13,23 @@ rule download:
     params:
         url=download_url,
     run:
-        jobs.download(params.url, output[0], config, log[0])
+        jobs.download(params.url, output[0], download_job_config(), log[0])
+
+
+# The settings of a job whose inputs come from a checkpoint (see SETTINGS_KEYS in common.smk).
+rule job_settings:
+    output:
+        "data/processed/settings/{name}.json",
+    log:
+        "logs/settings/{name}.log",
+    wildcard_constraints:
+        name="|".join(SETTINGS_KEYS),
+    params:
+        cfg=lambda wildcards: settings_config(wildcards.name),
+    run:
+        jobs.write_settings(
+            params.cfg,
+            output[0],
+            log[0],
+            made_by_rule=SETTINGS_OUTPUTS[wildcards.name],
+        )

@@ -14,13 +14,17 @@ rule spam_messages:
         year=r"\d{4}",
     resources:
         mem_mb=1500,
+    params:
+        cfg=job_config("spamtrap", *QC_FILE, "synthetic"),
     run:
-        jobs.normalize_spam_archive(input[0], output.table, output.qc, config, log[0])
+        jobs.normalize_spam_archive(
+            input[0], output.table, output.qc, params.cfg, log[0]
+        )
 
 
+# Downloads its own raw file: a registry month the archive lacks (404/410) is QC 'missing'
+# (an empty table), and ip_country lists such months as gaps.
 rule delegated_file:
-    input:
-        delegated_raw,
     output:
         table="data/processed/delegations/{registry}/{month}.parquet",
         qc="data/processed/qc/delegations/{registry}/{month}.json",
@@ -28,8 +32,15 @@ rule delegated_file:
         "logs/delegations/{registry}/{month}.log",
     wildcard_constraints:
         registry=r"[a-z]+",
+    params:
+        cfg=job_config(*QC_FILE, "synthetic"),
+        url=lambda w: next(
+            u for r, m, u in _delegated() if (r, f"{m:%Y%m}") == (w.registry, w.month)
+        ),
     run:
-        jobs.normalize_delegated(input[0], output.table, output.qc, config, log[0])
+        jobs.delegated_month(
+            params.url, output.table, output.qc, transfer_config(params.cfg), log[0]
+        )
 
 
 rule ip_country:
@@ -38,10 +49,24 @@ rule ip_country:
         qc=delegated_qc,
     output:
         "data/processed/ip_country.parquet",
+        gaps="data/processed/qc/gaps_found/delegations.json",
     log:
         "logs/delegations/ip_country.log",
+    params:
+        cfg=job_config(
+            "qc.allow_partial_files",
+            "sources.rir_delegated.max_age_days",
+            "synthetic",
+        ),
     run:
-        jobs.ip_country(input.tables, input.qc, output[0], config, log[0])
+        jobs.ip_country(
+            input.tables,
+            input.qc,
+            output[0],
+            params.cfg,
+            log[0],
+            gaps_out=Path(output.gaps),
+        )
 
 
 rule spam_attributed:
@@ -56,6 +81,8 @@ rule spam_attributed:
         "logs/spamtrap/attributed_{year}.log",
     wildcard_constraints:
         year=r"\d{4}",
+    params:
+        cfg=job_config("qc.allow_partial_files", "synthetic"),
     run:
         jobs.attribute_spam(
             input.messages,
@@ -63,6 +90,21 @@ rule spam_attributed:
             input.episodes,
             input.ip_country,
             output[0],
-            config,
+            params.cfg,
             log[0],
         )
+
+
+# Registry months without a delegation file: past qc.max_missing_share the run stops with the
+# list (a rule of its own, so that changing the threshold reruns only this check).
+rule delegations_gaps:
+    input:
+        "data/processed/qc/gaps_found/delegations.json",
+    output:
+        "data/processed/qc/gaps/delegations.json",
+    log:
+        "logs/delegations/gaps.log",
+    params:
+        cfg=job_config("qc.max_missing_share"),
+    run:
+        jobs.check_gaps(input[0], output[0], params.cfg, log[0])
