@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
 
-from takedowns.concentration import bootstrap_change
-from takedowns.config import load_config, validate_config
+from takedowns.config import load_config
 from takedowns.effects import (
     FAMILIES,
     InsufficientDataError,
     calendar_design,
+    effective_days,
     estimands,
     event_windows,
     hac_meat,
     its_effect,
     log_arma_batch,
+    noise_autocorrelation,
+    noise_design,
     outage_mask,
     quasi_poisson_batch,
     recovery_times,
     thanksgiving,
 )
 from takedowns.simulate import SeriesModel, simulate_daily_counts
-from takedowns.verdicts import (
-    EventEvidence,
-    concentration_from_frame,
-    decide,
-    recovery_from_frame,
-    rule_from_config,
-    volume_from_effect,
-)
+from takedowns.verdicts import EventEvidence, decide_all, rule_from_config, volume_from_effect
 
 D0 = dt.date(2008, 11, 11)  # a Tuesday
 WEEKDAY = np.array([1.0, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5])  # Monday .. Sunday
@@ -127,88 +123,35 @@ def test_planted_slope_change_is_covered() -> None:
     assert abs(e.pre_trend_log_per_day) < 0.005
 
 
-def _rule_config() -> dict:
-    """The study's config, with the verdict rule these tests were written for."""
-    config = load_config()
-    config["verdict"].update(
-        post_days=90,
-        drop_if_relative_change_ci_high_below=-0.2,
-        recovery_threshold=0.9,
-        recovered_if_recovery_days_at_most=60,
-        dispersion_measures=["spam_sources"],
-    )
-    validate_config(config)
-    return config
+RULE = rule_from_config(load_config())
 
 
-RULE_CONFIG = _rule_config()
-
-
-UNIFORM = np.full(30, 1 / 30)
-CONCENTRATED = np.r_[np.full(5, 5.0), np.full(25, 1.0)] / 50.0
-
-
-def evidence_for(
-    daily: pl.DataFrame, seed: int, owners_pre: np.ndarray, owners_post: np.ndarray
-) -> EventEvidence:
-    """The whole statistics chain for one simulated event: effect, recovery, concentration.
-
-    Spam sources: each day 100 messages, multinomial over 30 ASNs with the given shares.
-    """
-    rule = rule_from_config(RULE_CONFIG)
+def answer_for(daily: pl.DataFrame):
+    """The volume chain for one simulated event: the fit, then the two-axis answer."""
+    rule = replace(RULE, post_days=90, family="negative_binomial")
     effect = its_effect(
         daily, D0, pre_days=90, post_days=90, family="negative_binomial", covered_col="covered"
     )
-    recoveries = recovery_times(daily, D0, pre_days=90, post_days=90, covered_col="covered")
-    rng = np.random.default_rng(seed)
-    rows = []
-    for window, p in (("pre", owners_pre), ("post", owners_post)):
-        for day in range(90):
-            for asn, w in enumerate(rng.multinomial(100, p)):
-                rows.append((window, day, asn, float(w)))
-    sources = pl.DataFrame(rows, schema=["window", "day", "asn", "w"], orient="row")
-    changes = bootstrap_change(
-        sources, unit_col="day", owner_col="asn", weight_col="w", seed=seed
-    ).with_columns(measure=pl.lit("spam_sources"))
-    return EventEvidence(
-        event_id="sim",
-        post_days=90,
-        volume=volume_from_effect(effect),
-        recovery=recovery_from_frame(recoveries, rule.recovery_threshold),
-        concentration=concentration_from_frame(changes),
-    )
+    evidence = EventEvidence("sim", "simulated", volume_from_effect(effect.as_row()), None)
+    return decide_all([evidence], rule)[0]
 
 
-def test_nothing_planted_gives_no_effect_and_an_inconclusive_verdict() -> None:
+def test_nothing_planted_gives_no_effect() -> None:
     daily = simulate(7, drop=0.0)
     effect = its_effect(daily, D0, pre_days=90, post_days=90, covered_col="covered")
     assert effect.ci_low <= 0.0 <= effect.ci_high
-    evidence = evidence_for(daily, 7, UNIFORM, UNIFORM)
-    hhi = evidence.concentration[0]
-    assert hhi.ci_low <= 0.0 <= hhi.ci_high
-    verdict = decide(evidence, rule_from_config(RULE_CONFIG))
-    # the rule: no dispersion; the interval of the change is not below -20 % -> inconclusive
-    assert verdict.verdict == "inconclusive"
-    assert verdict.decided_by == ("drop",)
-    assert "[no] drop" in verdict.explanation()
+    got = answer_for(daily)
+    assert (got.volume_answer, got.displacement_answer) == ("no effect", "not asked")
+    assert "[V] drop: no" in got.explanation()
 
 
-def test_the_same_chain_gives_other_verdicts_when_effects_are_planted() -> None:
+def test_the_same_chain_gives_other_answers_when_effects_are_planted() -> None:
     """The counterpart of the test above: it shows that test can fail."""
-    rule = rule_from_config(RULE_CONFIG)
-    dropped = simulate(7, drop=-0.65)
-    assert decide(evidence_for(dropped, 7, UNIFORM, UNIFORM), rule).verdict == "stayed down"
-    # sources more concentrated after the cut-off: the HHI rises, never "dispersed"
-    more = evidence_for(dropped, 8, UNIFORM, CONCENTRATED)
-    assert more.concentration[0].ci_low > 0
-    assert decide(more, rule).verdict == "stayed down"
-    # sources spread more evenly after the cut-off: "dispersed"
-    less = evidence_for(dropped, 9, CONCENTRATED, UNIFORM)
-    assert less.concentration[0].ci_high < 0
-    assert decide(less, rule).verdict == "dispersed"
-    # a drop that recovers (log-slope 0.03/day: 90 % of the pre level from about day 32)
-    recovering = simulate(7, drop=-0.65, slope=0.03)
-    assert decide(evidence_for(recovering, 10, UNIFORM, UNIFORM), rule).verdict == "recovered"
+    assert answer_for(simulate(7, drop=-0.65)).volume_answer == "stayed down"
+    # a drop that recovers (log-slope 0.03/day: back at the counterfactual by day ~35)
+    recovering = answer_for(simulate(7, drop=-0.65, slope=0.03))
+    assert recovering.volume_answer in {"recovered", "inconclusive"}
+    assert recovering.volume.end_of_window > recovering.volume.immediate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,3 +410,101 @@ def test_flat_counterfactual_differs_with_a_pre_trend() -> None:
     # against a pre trend frozen at t0 the growth shows as a rise of about exp(0.01*14.5)-1
     assert e.window_average_flat == pytest.approx(np.expm1(0.01 * 14.5), abs=0.03)
     assert e.end_of_window_flat == pytest.approx(np.expm1(0.01 * 29), abs=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# The noise baseline of the log_arma family
+# ---------------------------------------------------------------------------------------------
+
+
+def test_noise_design_cuts_segments_at_long_gaps() -> None:
+    days = [D0 + dt.timedelta(days=i) for i in range(100)]
+    observed = np.ones(100, dtype=bool)
+    observed[40:60] = False  # an event window left out: 20 days > 14
+    observed[80:85] = False  # a short coverage gap stays inside its segment
+    x = noise_design(days, observed, holidays=False)
+    # two segments x (intercept, trend) + six weekdays
+    assert x.shape == (100, 10)
+    assert x[:40, 0].sum() == 40 and x[60:, 2].sum() == 40 and x[:, 0].sum() == 60
+    assert x[:40, 1].mean() == pytest.approx(0.0)  # the trend is centred on its segment
+    assert x[:, 4:].sum() == sum(1 for d in days if d.weekday() != 0)
+    assert noise_design(days, holidays=False).shape == (100, 8)  # one segment
+    with pytest.raises(ValueError, match="consecutive"):
+        noise_design([D0, D0 + dt.timedelta(days=2)])
+
+
+def test_effective_days_of_white_noise_and_of_an_ar1() -> None:
+    white = np.zeros(400)
+    white[0] = 1.0
+    assert effective_days(white, 365) == pytest.approx(365.0)
+    ar = 0.9 ** np.arange(400)
+    # n (1 - phi) / (1 + phi) up to the taper's edge terms
+    assert effective_days(ar, 365) == pytest.approx(365 * 0.1 / 1.9, rel=0.1)
+
+
+def test_noise_autocorrelation_finds_the_drift_behind_the_bursts() -> None:
+    """On a year of simulated counts the AR(1) tail of the log noise comes out right.
+
+    The log noise is the drift (variance ``0.08**2 / (1 - 0.9**2)``) plus the NB noise
+    (``trigamma(30)``) plus bursts; at lag 10 only the drift is left: ``var_d 0.9**10``.
+    """
+    from scipy.special import polygamma
+
+    model = SeriesModel(n_days=365, t0=300, rho=0.9, burst_rate=0.0, outage_rate=0.0)
+    sim = simulate_daily_counts(model, 200, np.random.default_rng(21))
+    days = [D0 + dt.timedelta(days=i) for i in range(365)]
+    acf = noise_autocorrelation(sim.counts.astype(float), noise_design(days), 30)
+    var_drift = 0.08**2 / (1 - 0.81)
+    var_total = var_drift + float(polygamma(1, 30.0)) + 1 / 3000
+    assert acf[:, 0] == pytest.approx(1.0)
+    assert np.median(acf[:, 10]) == pytest.approx(var_drift * 0.9**10 / var_total, abs=0.04)
+    assert np.median(acf[:, 1]) == pytest.approx(var_drift * 0.9 / var_total, abs=0.05)
+
+
+def test_log_arma_with_a_noise_baseline_holds_its_size_under_strong_drift() -> None:
+    """rho 0.9, 120-day window, nothing planted: the window-only fit rejects too often, the
+    fit with a year of baseline keeps near 5 % (300 series: s.e. 0.013)."""
+    model = SeriesModel(n_days=485, t0=455, rho=0.9, start_weekday=D0.weekday())
+    sim = simulate_daily_counts(model, 300, np.random.default_rng(3))
+    y = sim.counts.astype(float)
+    y[outage_mask(y)] = np.nan
+    days = [D0 + dt.timedelta(days=i - 455) for i in range(485)]
+    design = calendar_design(days[365:], D0)
+    fits = {
+        "window": log_arma_batch(y[:, 365:], design.x),
+        "baseline": log_arma_batch(
+            y[:, 365:], design.x, noise_y=y[:, :365], noise_x=noise_design(days[:365])
+        ),
+    }
+    fpr = {}
+    for name, fit in fits.items():
+        est = estimands(fit, design)
+        fpr[name] = np.mean((est["immediate_low"] > 0) | (est["immediate_high"] < 0))
+    assert fpr["baseline"] <= 0.08
+    assert fpr["window"] > fpr["baseline"]
+    assert "noise baseline" in fits["baseline"].cov_type
+    with pytest.raises(ValueError, match="both"):
+        log_arma_batch(y[:, 365:], design.x, noise_y=y[:, :365])
+
+
+def test_its_effect_takes_a_noise_baseline_frame() -> None:
+    rng = np.random.default_rng(8)
+    model = SeriesModel(n_days=545, t0=455, rho=0.7, level_effect=-0.5, mean=500.0)
+    counts = simulate_daily_counts(model, 1, rng).counts[0]
+    days = [D0 + dt.timedelta(days=i - 455) for i in range(545)]
+    daily = pl.DataFrame({"day": days, "count": counts})
+    kwargs = {"pre_days": 90, "post_days": 90, "family": "log_arma"}
+    plain = its_effect(daily, D0, **kwargs)
+    # the whole table may be passed: the event's own windows are left out of the baseline
+    e = its_effect(daily, D0, noise_baseline=daily, **kwargs)
+    before = daily.filter(pl.col("day") < D0 - dt.timedelta(days=90))
+    alone = its_effect(daily, D0, noise_baseline=before, **kwargs)
+    assert (alone.ci_low, alone.ci_high) == pytest.approx((e.ci_low, e.ci_high), rel=1e-9)
+    assert e.ci_low <= -0.5 <= e.ci_high and e.ci_high < -0.3
+    assert "noise baseline" in e.cov_type and "noise baseline" in e.dispersion_kind
+    assert e.relative_change != plain.relative_change  # a different (GLS) fit
+    assert -1 < e.dispersion < 1  # the baseline's lag-1 noise autocorrelation
+    qp = its_effect(daily, D0, noise_baseline=daily, **{**kwargs, "family": "quasi_poisson"})
+    assert qp == its_effect(daily, D0, **{**kwargs, "family": "quasi_poisson"})  # ignored
+    with pytest.raises(InsufficientDataError, match="noise baseline"):
+        its_effect(daily, D0, noise_baseline=before.head(100), **kwargs)

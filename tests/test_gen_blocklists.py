@@ -392,3 +392,88 @@ def test_listed_space_moves_from_watched_networks_to_others(generated, analysis)
         )["addresses"].fill_null(0)
         assert totals.to_list() == sorted(totals.to_list())
         assert totals[-1] > totals[0]
+
+
+# --------------------------------------------------------------------------------------------
+# A planted displacement (generate_mirror(displacement="one" | "many"))
+
+
+def test_plan_displacement_one_and_many() -> None:
+    from takedowns.mirror.generate import (
+        GAINER_ASN_BASE,
+        PlantedDisplacement,
+        plan_displacement,
+        published_prefixes,
+    )
+
+    rbn = published_prefixes("rbn", [40989])  # 81.95.144.0/21 and 81.95.154.0/23: 2560
+    one = plan_displacement(0, "rbn", rbn, "one", 0.5)
+    assert isinstance(one, PlantedDisplacement)
+    assert one.target_addresses == 2560 and one.target_spam_per_day == 40
+    (gainer,) = one.gainers
+    assert gainer.asn == 42672 and gainer.successor  # the first successor in events.csv
+    assert gainer.prefixes == ("5.0.0.0/22", "5.0.4.0/24")  # 5 /24s, as two blocks
+    assert one.gained_addresses == 1280 and one.gained_spam_per_day == 20
+    many = plan_displacement(2, "mccolo", {26780: ("198.18.0.0/16",)}, "many", 0.5)
+    assert many is not None and len(many.gainers) == 10
+    assert [g.asn for g in many.gainers] == [GAINER_ASN_BASE + 32 + j for j in range(10)]
+    assert {g.addresses for g in many.gainers} == {256 * 13}  # 32768 / 10 -> 13 /24s each
+    assert {g.spam_per_day for g in many.gainers} == {2}
+    nets = [ipaddress.ip_network(p) for g in many.gainers for p in g.prefixes]
+    assert sum(n.num_addresses for n in nets) == 10 * 256 * 13
+    assert all(n.subnet_of(ipaddress.ip_network("5.32.0.0/12")) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    assert plan_displacement(0, "rbn", rbn, "none", 0.5) is None
+    with pytest.raises(ValueError, match="displacement"):
+        plan_displacement(0, "rbn", rbn, "some", 0.5)
+
+
+@pytest.fixture(scope="module")
+def displaced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Scenario]:
+    root = tmp_path_factory.mktemp("displaced")
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", REPO_ROOT / "tests" / "e2e.yaml")
+    scenario = generate_mirror(
+        root, config, background_prefixes=800, include_routing=False, displacement="one"
+    )
+    return root, config, scenario
+
+
+def test_listed_space_moves_to_the_successor(displaced) -> None:
+    """The stored DROP captures list each gainer's prefixes from the cut-off on, never before;
+    the prefix-to-AS files route them to the gainer, which then holds the planted space."""
+    from takedowns import prefix2as
+    from takedowns.blocklists import parse_blocklist
+
+    root, config, scenario = displaced
+    truth = scenario.blocklists
+    rbn = scenario.events["rbn"].displacement
+    assert rbn is not None and [g.asn for g in rbn.gainers] == [42672]
+    drop = [c for c in truth.snapshots("spamhaus_drop") if c.expected_status == "ok"]
+    for event_id, planted in scenario.events.items():
+        moved = planted.displacement
+        assert moved is not None and len(moved.gainers) == 1
+        (gainer,) = moved.gainers
+        assert truth.gained[event_id] == [(p, gainer.asn, planted.cutoff) for p in gainer.prefixes]
+        assert 0 < gainer.addresses <= moved.target_addresses
+        assert gainer.addresses == pytest.approx(0.5 * moved.target_addresses, abs=256)
+        before = after = 0
+        for c in drop:
+            body = (root / raw_relpath(replay_url(config, c.timestamp, c.original))).read_bytes()
+            listed = set(parse_blocklist(body, "drop", c.snapshot_id).entries["prefix"])
+            if c.time < planted.cutoff:
+                assert not listed & set(gainer.prefixes), c.snapshot_id
+                before += 1
+            else:
+                assert set(gainer.prefixes) <= listed, c.snapshot_id
+                space = origin_space(c.listed, c.time.date(), scenario)
+                assert space[gainer.asn] == gainer.addresses
+                after += 1
+        assert before and after, event_id
+    # the served prefix-to-AS table of a day routes every gainer prefix to its gainer
+    day = scenario.days[-1]
+    path = next(root.rglob(f"*{day:%Y%m%d}-*.pfx2as.gz"))
+    table, _ = prefix2as.read_daily_table(path, path.name)
+    routed = dict(zip(table["prefix"], table["origins"].to_list(), strict=True))
+    for planted in scenario.events.values():
+        for g in planted.displacement.gainers:
+            assert all(routed[p] == [g.asn] for p in g.prefixes)

@@ -165,3 +165,61 @@ def test_spam_daily_shows_the_change_of_sending_networks(stage) -> None:
     assert mccolo["day"].max() <= t0 and mccolo["messages"].sum() > 0
     countries = spam_daily.filter(pl.col("breakdown") == "country")
     assert countries.filter(pl.col("country") == "US")["messages"].sum() > 0
+
+
+# --------------------------------------------------------------------------------------------
+# A planted displacement (generate_mirror(displacement="many"))
+
+
+@pytest.fixture(scope="module")
+def displaced(tmp_path_factory: pytest.TempPathFactory):
+    """A mirror with displacement="many": its archives normalized and attributed by the
+    prefix-to-AS files it serves (no download: the files are read where they were written)."""
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E)
+    root = tmp_path_factory.mktemp("displaced")
+    work = tmp_path_factory.mktemp("displaced_work")
+    scenario = generate_mirror(
+        root, config, background_prefixes=800, include_routing=False, displacement="many"
+    )
+    for path in scenario.spam.archives:
+        normalize_archive(path, work / "spam" / f"{path.stem}.parquet", source_file=path.name)
+    daily = []
+    for path in sorted(root.rglob("*.pfx2as.gz")):
+        frame, _ = prefix2as.read_daily_table(path, path.name)
+        daily.append(work / "daily" / f"{path.name}.parquet")
+        daily[-1].parent.mkdir(exist_ok=True)
+        frame.write_parquet(daily[-1])
+    prefix2as.build_episodes(daily, work / "prefix_origin.parquet", max_gap_days=3)
+    messages = pl.read_parquet(work / "spam" / "*.parquet")
+    attributed = attribute_messages(messages, pl.read_parquet(work / "prefix_origin.parquet"))
+    return scenario, attributed
+
+
+def test_spam_moves_to_ten_networks_after_each_cutoff(displaced) -> None:
+    scenario, attributed = displaced
+    ok = attributed.filter(pl.col("relay_status") == "ok")
+    for event_id, planted in scenario.events.items():
+        moved = planted.displacement
+        assert moved is not None and moved.mode == "many" and len(moved.gainers) == 10
+        assert moved.target_spam_per_day == 40 and moved.gained_spam_per_day == 20
+        asns = [g.asn for g in moved.gainers]
+        assert len(set(asns)) == 10
+        got = ok.filter(pl.col("origins").list.len() == 1).with_columns(
+            pl.col("origins").list.first().alias("asn")
+        )
+        gained = got.filter(pl.col("asn").is_in(asns))
+        # nothing from the gainers before the cut-off; every message the truth counts after it
+        assert gained["arrival_time"].min() >= planted.cutoff
+        counts = dict(gained.group_by("asn").len().iter_rows())
+        assert counts == scenario.spam.events[event_id].gained
+        # on every whole day after the cut-off, each gainer sends its planted 2 messages
+        t0 = planted.cutoff.date()
+        later = gained.filter(pl.col("day") > t0).group_by("asn", "day").len()
+        full_days = [d for d in scenario.days if d > t0]
+        assert later.height == 10 * len(full_days)
+        assert set(later["len"]) == {2}
+        # the target's own prefixes sent 40 a day before: the gainers took half of that
+        target = got.filter(
+            pl.col("asn").is_in(list(planted.prefixes)) & (pl.col("day") == t0 - dt.timedelta(1))
+        )
+        assert target.height == moved.target_spam_per_day

@@ -482,3 +482,46 @@ def test_error_is_a_value_error_and_one_line(
     assert isinstance(info.value, ReferenceTableError)
     assert "\n" not in str(info.value)
     assert str(path) in str(info.value)
+
+
+# ------------------------------------------------------------------ what each figure measures
+
+
+def test_figures_say_what_they_measure(figures: pl.DataFrame) -> None:
+    by_id = {row["figure_id"]: row for row in figures.iter_rows(named=True)}
+    semantics = ("measure", "baseline", "bound", "resolution", "population")
+    assert tuple(by_id[1][c] for c in semantics) == (
+        "spam_volume", "pre_cutoff_level", "point", "hours", "vendor_customers",
+    )  # fmt: skip
+    assert by_id[8]["measure"] == by_id[8]["population"] == "all_inbound_mail"
+    assert by_id[11]["bound"] == "lower" and by_id[11]["value_low"] == -70
+    assert by_id[23]["bound"] == "upper" and by_id[23]["value_high"] == 50
+    assert by_id[3]["baseline"] == "october_2008_average"
+    assert set(figures["bound"]) == set(reference.BOUNDS)
+    assert set(figures["measure"]) <= set(reference.MEASURES)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("measure", "spam"),
+        ("baseline", "last_week"),
+        ("bound", "approximate"),
+        ("resolution", "minute"),
+        ("population", "everyone"),
+    ],
+)
+def test_figures_semantics_out_of_vocabulary(
+    tmp_path: Path, figure_rows: Table, column: str, value: str
+) -> None:
+    figure_rows[0][column] = value
+    path = broken_figures(tmp_path, figure_rows)
+    with pytest.raises(ReferenceTableError, match=located(path, 1, column) + f"'{value}' is not"):
+        load_published_figures(path)
+
+
+def test_figures_bound_must_match_the_bound_columns(tmp_path: Path, figure_rows: Table) -> None:
+    figure_rows[10]["bound"] = "point"  # row 11 has value_low = -70: a lower bound
+    path = broken_figures(tmp_path, figure_rows)
+    with pytest.raises(ReferenceTableError, match=located(path, 11, "bound") + ".*'lower'"):
+        load_published_figures(path)

@@ -157,11 +157,10 @@ def validate_config(
             f"config key 'verdict.post_days': {verdict['post_days']} is not one of "
             f"windows.post_days {config['windows']['post_days']}"
         )
-    threshold = verdict.get("recovery_threshold")
-    if threshold is not None and threshold not in config["effects"]["recovery_thresholds"]:
+    if verdict["family"] not in config["effects"]["families"]:
         raise ConfigError(
-            f"config key 'verdict.recovery_threshold': {threshold} is not one of "
-            f"effects.recovery_thresholds {config['effects']['recovery_thresholds']}"
+            f"config key 'verdict.family': {verdict['family']!r} is not one of "
+            f"effects.families {config['effects']['families']}"
         )
     for event_id, event in config["events"].items():
         key = f"events.{event_id}.nominal_cutoff"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -304,6 +305,74 @@ def _cutoffs(path: Path) -> dict[str, dt.datetime]:
     }
 
 
+@dataclass(frozen=True)
+class _EventFit:
+    """What the volume fit of one event needs beyond the config: its t0 (measured, else
+    nominal), where its post window must end (the next event's t0), its washout and shocks."""
+
+    event_id: str
+    name: str
+    t0: dt.datetime
+    end_date: dt.date | None
+    donut_days: int
+    pulse_dates: tuple[dt.date, ...]
+
+
+def _event_fits(config: Mapping[str, Any], cutoffs: Path) -> list[_EventFit]:
+    """The events in t0 order, each with the post-window end, washout and shock dates."""
+    t0s = _cutoffs(Path(cutoffs))
+    ordered = sorted(events(config), key=lambda e: t0s.get(e.event_id, e.nominal_cutoff))
+    shocks = _shock_dates()
+    out = []
+    for i, event in enumerate(ordered):
+        following = ordered[i + 1] if i + 1 < len(ordered) else None
+        end = t0s.get(following.event_id, following.nominal_cutoff).date() if following else None
+        out.append(
+            _EventFit(
+                event_id=event.event_id,
+                name=event.name,
+                t0=t0s.get(event.event_id, event.nominal_cutoff),
+                end_date=end,
+                donut_days=int(config["events"][event.event_id]["donut_days"]),
+                pulse_dates=shocks.get(event.event_id, ()),
+            )
+        )
+    return out
+
+
+def _effect_kwargs(
+    config: Mapping[str, Any], fit: _EventFit | None, *, family: str, post_days: int
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`takedowns.effects.its_effect` that the config and the
+    event set (``fit`` None: none of the event's own, as for a placebo date)."""
+    cfg = config["effects"]
+    kwargs: dict[str, Any] = {
+        "pre_days": config["windows"]["pre_days"],
+        "post_days": post_days,
+        "family": family,
+        "covered_col": "covered",
+        "confidence": 1.0 - config["verdict"]["alpha"],
+        "hac_maxlags": cfg["hac_maxlags"],
+        # effects.hac_maxlags null: model-based intervals, as configured
+        "cov_type": "model" if cfg["hac_maxlags"] is None else "hac",
+        "holidays": cfg["holidays"],
+        "outage_share": cfg["outage_share"],
+        "outage_window_days": cfg["outage_window_days"],
+        "min_days_pre": cfg["min_days_pre"],
+        "min_days_post": cfg["min_days_post"],
+    }
+    if fit is not None:
+        kwargs.update(pulse_dates=fit.pulse_dates, end_date=fit.end_date, donut_days=fit.donut_days)
+    return kwargs
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    """A results table written by the workflow (CSV, or Parquet by its name)."""
+    if str(path).endswith(".parquet"):
+        return pl.read_parquet(path)
+    return pl.read_csv(path, try_parse_dates=True, infer_schema_length=None)
+
+
 def spam_effects(
     daily: Path,
     cutoffs: Path,
@@ -314,51 +383,32 @@ def spam_effects(
 ) -> None:
     """ITS effect per event, post window and family; recovery times per event.
 
-    ``daily``: CSV/Parquet of analysis/spam_daily.sql (event_id, day, count, covered).
+    ``daily``: CSV/Parquet of analysis/spam_event_daily.sql (event_id, day, count, covered).
+    Each post window ends before the next event's t0; the shocks that
+    ``data/reference/events.csv`` dates inside a window (an upstream that restored the target
+    for a while) get a one-day pulse dummy; ``events.<id>.donut_days`` after t0 are left out
+    (a phased cut-off's washout).
     """
     from takedowns import analysis, effects
 
     with job_log(log) as logger:
-        counts = (
-            pl.read_parquet(daily)
-            if str(daily).endswith(".parquet")
-            else pl.read_csv(daily, try_parse_dates=True)
-        )
-        t0s = _cutoffs(Path(cutoffs))
+        counts = _read_table(Path(daily))
         cfg = config["effects"]
-        confidence = 1.0 - config["verdict"]["alpha"]
-        pre = config["windows"]["pre_days"]
-        post_all = config["windows"]["post_days"]
         fits, recoveries = [], []
-        for event in events(config):
-            t0 = t0s.get(event.event_id, event.nominal_cutoff)
-            series = counts.filter(pl.col("event_id") == event.event_id).drop("event_id")
-            for k in post_all:
+        for fit in _event_fits(config, Path(cutoffs)):
+            series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
+            for k in config["windows"]["post_days"]:
                 for family in cfg["families"]:
-                    row: dict[str, Any] = {"event_id": event.event_id, "t0": t0, "post_days": k}
+                    row: dict[str, Any] = {"event_id": fit.event_id, "t0": fit.t0, "post_days": k}
+                    kwargs = _effect_kwargs(config, fit, family=family, post_days=k)
                     try:
-                        fit = effects.its_effect(
-                            series,
-                            t0,
-                            pre_days=pre,
-                            post_days=k,
-                            family=family,
-                            covered_col="covered",
-                            confidence=confidence,
-                            hac_maxlags=cfg["hac_maxlags"],
-                            # effects.hac_maxlags null: model-based intervals, as configured
-                            cov_type="model" if cfg["hac_maxlags"] is None else "hac",
-                            holidays=False,
-                            min_days_pre=cfg["min_days_pre"],
-                            min_days_post=cfg["min_days_post"],
-                        )
-                        row.update(fit.as_row())
+                        row.update(effects.its_effect(series, fit.t0, **kwargs).as_row())
                         row["note"] = ""
                     except effects.InsufficientDataError as exc:
                         row.update({"family": family, "note": str(exc)})
                     logger.info(
                         "%s k=%d %s: %s",
-                        event.event_id,
+                        fit.event_id,
                         k,
                         family,
                         row.get("relative_change", row["note"]),
@@ -366,19 +416,139 @@ def spam_effects(
                     fits.append(row)
             rec = effects.recovery_times(
                 series,
-                t0,
+                fit.t0,
                 tuple(cfg["recovery_thresholds"]),
-                pre_days=pre,
-                post_days=max(post_all),
+                pre_days=config["windows"]["pre_days"],
+                post_days=max(config["windows"]["post_days"]),
                 covered_col="covered",
                 window_days=cfg["recovery_window_days"],
                 min_covered_days=cfg["recovery_min_covered_days"],
             )
-            recoveries.append(rec.select(pl.lit(event.event_id).alias("event_id"), pl.all()))
+            recoveries.append(rec.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
         analysis.write_result(
             pl.DataFrame(fits, infer_schema_length=None), Path(out_effects), config
         )
         analysis.write_result(pl.concat(recoveries), Path(out_recovery), config)
+
+
+def sensitivity(
+    daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+) -> None:
+    """Per event, the primary volume fit and one change of it at a time
+    (:mod:`takedowns.sensitivity`): pre window, slope, pre-trend, HAC lags, family, outage
+    days, holiday dummies."""
+    from takedowns import analysis
+    from takedowns.sensitivity import default_variants, sensitivity_table
+
+    with job_log(log) as logger:
+        counts = _read_table(Path(daily))
+        rule = config["verdict"]
+        tables = []
+        for fit in _event_fits(config, Path(cutoffs)):
+            series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
+            primary = _effect_kwargs(
+                config, fit, family=rule["family"], post_days=rule["post_days"]
+            )
+            table = sensitivity_table(series, fit.t0, variants=default_variants(primary))
+            tables.append(table.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
+            logger.info("%s: %d variants", fit.event_id, table.height)
+        analysis.write_result(pl.concat(tables, how="diagonal_relaxed"), Path(out), config)
+
+
+def placebo(
+    study_daily: Path,
+    cutoffs: Path,
+    effects_csv: Path,
+    out_placebo: Path,
+    out_ranks: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """The primary volume fit at every placebo cut-off (``placebo.step_days`` apart, windows
+    clear of every event) and each real effect's rank among them (:mod:`takedowns.placebo`)."""
+    from takedowns import analysis
+    from takedowns.placebo import placebo_effects, placebo_ranks
+
+    with job_log(log) as logger:
+        daily = _read_table(Path(study_daily))
+        rule = config["verdict"]
+        fits = _event_fits(config, Path(cutoffs))
+        kwargs = _effect_kwargs(config, None, family=rule["family"], post_days=rule["post_days"])
+        kwargs.pop("post_days")
+        kwargs.pop("pre_days")
+        kwargs.pop("family")
+        placebos = placebo_effects(
+            daily,
+            {f.event_id: f.t0 for f in fits},
+            pre_days=config["windows"]["pre_days"],
+            post_days=rule["post_days"],
+            family=rule["family"],
+            step_days=config["placebo"]["step_days"],
+            exclusion_days=config["placebo"]["exclusion_days"],
+            **kwargs,
+        )
+        real = _read_table(Path(effects_csv)).filter(
+            (pl.col("family") == rule["family"]) & (pl.col("post_days") == rule["post_days"])
+        )
+        ranks = placebo_ranks(placebos, real)
+        logger.info(
+            "%d placebo dates, %d fitted", placebos.height, (placebos["status"] == "ok").sum()
+        )
+        analysis.write_result(placebos, Path(out_placebo), config)
+        analysis.write_result(ranks, Path(out_ranks), config)
+
+
+def threats(
+    event_daily: Path,
+    cutoffs: Path,
+    spam_messages: Sequence[Path],
+    blocklist_snapshots: Sequence[Path],
+    routed_space: Path,
+    as_relationships: Sequence[Path],
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """A number for each threat to validity that the data can bound (:mod:`takedowns.threats`):
+    trap churn, outage days, Wayback capture gaps, the pfx2as collector switch, monthly
+    AS-relationship snapshots, overlapping event windows."""
+    from takedowns import analysis
+    from takedowns.threats import threats_table
+
+    with job_log(log) as logger:
+        daily = _read_table(Path(event_daily))
+        daily = daily.group_by("day").agg(pl.col("count").first(), pl.col("covered").all())
+        months = pl.concat([pl.read_parquet(p, columns=["month"]) for p in as_relationships])
+        space = _read_table(Path(routed_space))
+        switched = space.height > 0 and space["collector"].n_unique() > 1
+        if not switched:
+            logger.info("one pfx2as collector in the days read: no switch to test")
+        table = threats_table(
+            {f.event_id: f.t0 for f in _event_fits(config, Path(cutoffs))},
+            pre_days=config["windows"]["pre_days"],
+            post_days=max(config["windows"]["post_days"]),
+            daily=daily.sort("day"),
+            spam_messages=pl.scan_parquet([str(p) for p in spam_messages]),
+            blocklist_snapshots=pl.concat([pl.read_parquet(p) for p in blocklist_snapshots]),
+            address_space=space if switched else None,
+            asrel_snapshots=months.unique().rename({"month": "snapshot_date"}),
+        )
+        logger.info("%d threat rows", table.height)
+        analysis.write_result(table, Path(out), config)
+
+
+def _shock_dates() -> dict[str, tuple[dt.date, ...]]:
+    """Per event, the days ``data/reference/events.csv`` dates a temporary restoration of the
+    target (``upstream_change`` rows with role ``restored``, e.g. McColo's 15 Nov 2008)."""
+    from takedowns.reference import load_events
+
+    rows = load_events().filter(
+        (pl.col("fact") == "upstream_change") & (pl.col("role") == "restored")
+    )
+    out: dict[str, list[dt.date]] = {}
+    for r in rows.iter_rows(named=True):
+        out.setdefault(r["event_id"], []).append(r["date_utc"])
+    return {k: tuple(sorted(set(v))) for k, v in out.items()}
 
 
 CONCENTRATION_GROUPS = ["event_id", "measure", "owner_kind", "post_days"]
@@ -430,69 +600,88 @@ def concentration(
         analysis.write_result(gainers, Path(out_gainers), config)
 
 
+def displacement(
+    frame_path: Path,
+    out_summary: Path,
+    out_buffers: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+) -> None:
+    """The displacement axis per event, measure and post window: the WDQ with its day-block
+    bootstrap interval, the buffer networks' gains and the displacement class
+    (:func:`takedowns.displacement.displacement_by`).
+
+    ``frame_path``: Parquet of analysis/displacement_input.sql (event_id, measure, post_days,
+    window, day, owner, role, weight).
+    """
+    from takedowns import analysis
+    from takedowns.displacement import BootstrapPlan, displacement_by
+
+    with job_log(log) as logger:
+        frame = pl.read_parquet(frame_path)
+        boot, rule = config["bootstrap"], config["verdict"]
+        plan = BootstrapPlan(
+            n_resamples=boot["resamples"],
+            block_days=boot["block_days"],
+            scheme=boot["block_scheme"],
+            confidence=1.0 - rule["alpha"],
+            persistence_correction=boot["persistence_correction"],
+        )
+        summary, buffers = displacement_by(
+            frame,
+            ["event_id", "measure", "post_days"],
+            plan=plan,
+            seed=boot["seed"],
+            max_gainers=rule["displaced_if_gainers_at_most"],
+            min_gains_hhi=rule["displaced_if_gains_hhi_at_least"],
+        )
+        logger.info("%d comparisons, %d buffer rows", summary.height, buffers.height)
+        analysis.write_result(summary, Path(out_summary), config)
+        analysis.write_result(buffers, Path(out_buffers), config)
+
+
 def verdicts(
     effects_csv: Path,
-    recovery_csv: Path,
-    changes_csv: Path,
-    rehoming_csv: Path | None,
+    displacement_csv: Path,
     out_csv: Path,
     out_txt: Path,
     config: Mapping[str, Any],
     log: Path | None = None,
 ) -> None:
-    """Per-event verdicts by the rule of config ``verdict``, with their explanations."""
+    """Per event, the two-axis answer (:mod:`takedowns.verdicts`) from the primary volume fit
+    and the primary displacement comparison, with the numbers that decided it."""
     from takedowns import analysis
     from takedowns import verdicts as vd
 
     with job_log(log) as logger:
         rule = vd.rule_from_config(config)
-        primary = config["effects"]["families"][0]
-        fits = pl.read_csv(effects_csv).filter(
-            (pl.col("post_days") == rule.post_days) & (pl.col("family") == primary)
+        fits = pl.read_csv(effects_csv, infer_schema_length=None).filter(
+            (pl.col("post_days") == rule.post_days) & (pl.col("family") == rule.family)
         )
-        recov = pl.read_csv(recovery_csv, try_parse_dates=True)
-        changes = pl.read_csv(changes_csv).filter(
-            (pl.col("post_days") == rule.post_days) & (pl.col("owner_kind") == "asn")
-        )
-        rehoming = (
-            pl.read_csv(rehoming_csv).filter(pl.col("within_days") == rule.rehoming_days)
-            if rehoming_csv
-            else None
+        moves = pl.read_csv(displacement_csv, infer_schema_length=None).filter(
+            (pl.col("post_days") == rule.post_days)
+            & (pl.col("measure") == rule.displacement_measure)
         )
         evidence = []
         for event in events(config):
             fit = fits.filter(pl.col("event_id") == event.event_id)
-            volume = None
-            if fit.height and fit["confidence"][0] is not None:  # null: the fit was refused
-                volume = vd.volume_from_effect(fit.row(0, named=True))
-            moved = None
-            if rehoming is not None:
-                h = rehoming.filter(pl.col("event_id") == event.event_id)
-                if h.height:
-                    r = h.row(0, named=True)
-                    moved = vd.RehomingEvidence(
-                        r["share_rehomed"], r["new_origins"], r["within_days"]
-                    )
+            usable = fit.height and fit["ci_low"][0] is not None
+            move = moves.filter(pl.col("event_id") == event.event_id)
             evidence.append(
                 vd.EventEvidence(
                     event_id=event.event_id,
                     event_name=event.name,
-                    post_days=rule.post_days,
-                    volume=volume,
-                    recovery=vd.recovery_from_frame(
-                        recov.filter(pl.col("event_id") == event.event_id), rule.recovery_threshold
+                    volume=vd.volume_from_effect(fit.row(0, named=True)) if usable else None,
+                    displacement=(
+                        vd.displacement_from_row(move.row(0, named=True)) if move.height else None
                     ),
-                    concentration=vd.concentration_from_frame(
-                        changes.filter(pl.col("event_id") == event.event_id)
-                    ),
-                    rehoming=moved,
                 )
             )
-        results = [vd.decide(ev, rule) for ev in evidence]
-        for v in results:
-            logger.info("%s", v.explanation())
-        analysis.write_result(vd.verdicts_frame(results), Path(out_csv), config)
-        text = "\n\n".join(v.explanation() for v in results) + "\n"
+        answers = vd.decide_all(evidence, rule)
+        for answer in answers:
+            logger.info("%s", answer.explanation())
+        analysis.write_result(vd.answers_frame(answers, rule), Path(out_csv), config)
+        text = "\n\n".join(a.explanation() for a in answers) + "\n"
         if is_synthetic(config):
             text = f"{SYNTHETIC_LABEL}\n\n{text}"
         Path(out_txt).write_text(text, encoding="utf-8")
@@ -766,24 +955,43 @@ def attribute_spam(
 
 
 def published_comparison(
-    daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+    daily: Path,
+    messages: Sequence[Path],
+    cutoffs: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
 ) -> None:
-    """Our trap estimates beside the published figures (takedowns.comparison)."""
+    """Our trap estimates beside the published figures (takedowns.comparison).
+
+    ``messages``: the spam_messages Parquet files; only their arrival times around the
+    cut-offs are read (the hourly series).
+    """
     from takedowns import analysis
-    from takedowns.comparison import compare
+    from takedowns.comparison import arrival_windows, compare
     from takedowns.reference import load_published_figures
 
     with job_log(log) as logger:
+        t0s = _cutoffs(Path(cutoffs))
+        pre_days = config["windows"]["pre_days"]
+        arrivals = (
+            pl.scan_parquet([str(p) for p in messages])
+            .select("arrival_time")
+            .filter(arrival_windows(t0s, pre_days))
+            .collect()
+        )
         frame = compare(
             load_published_figures(),
             pl.read_csv(daily, try_parse_dates=True),
-            _cutoffs(Path(cutoffs)),
-            config["windows"]["pre_days"],
+            arrivals,
+            t0s,
+            pre_days,
         )
         analysis.write_result(frame, Path(out), config)
         logger.info(
-            "%d published figures, %d compared",
+            "%d published figures, %d comparable, %d compared",
             frame.height,
+            frame["comparable"].sum(),
             frame["our_estimate"].is_not_null().sum(),
         )
 

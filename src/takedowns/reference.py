@@ -28,12 +28,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 __all__ = [
+    "BASELINES",
+    "BOUNDS",
     "EVENTS_CSV",
     "EVENT_COLUMNS",
     "EVENT_NAMES",
     "FIGURES_CSV",
     "FIGURE_COLUMNS",
+    "MEASURES",
+    "POPULATIONS",
     "REFERENCE_DIR",
+    "RESOLUTIONS",
     "UNITS",
     "ReferenceTableError",
     "event_asns",
@@ -79,6 +84,11 @@ FIGURE_COLUMNS: Final[tuple[str, ...]] = (
     "source_url",
     "quote",
     "note",
+    "measure",
+    "baseline",
+    "bound",
+    "resolution",
+    "population",
 )
 
 #: The events and the name each must carry in ``event_name``.
@@ -122,6 +132,49 @@ UNITS: Final[Mapping[str, str]] = {
 }
 #: Units whose rows carry no ``value``.
 NON_NUMERIC_UNITS: Final = frozenset({"rank", "event"})
+#: What a figure counts (``published_figures.measure``).
+MEASURES: Final[Mapping[str, str]] = {
+    "spam_volume": "amount of spam (messages sent, seen or received)",
+    "all_inbound_mail": "all mail arriving at a provider's servers, spam and legitimate",
+    "spam_share_of_mail": "spam as a share of all e-mail",
+    "share_of_spam": "a network's or botnet's share of all spam",
+    "reported_spam_rate": "spam reported by users, per unit of time",
+    "rank_of_sources": "a ranking of spam sources",
+    "servers": "servers (e.g. botnet command-and-control servers)",
+    "infected_hosts": "infected computers (bots)",
+    "listed_addresses": "IP addresses on a blocklist",
+    "event": "a dated event, nothing counted",
+}
+#: What a change is relative to (``published_figures.baseline``).
+BASELINES: Final[Mapping[str, str]] = {
+    "none": "a level, not a change",
+    "pre_cutoff_level": "the level before the takedown (the source names no period)",
+    "previous_day": "the day before",
+    "previous_month": "the month before",
+    "previous_year": "the year before",
+    "october_2008_average": "the October 2008 daily average",
+    "fall_2008": "'fall numbers' of 2008, period not stated",
+    "november_2008": "November 2008, period not stated",
+}
+#: How ``value`` bounds the quantity (``published_figures.bound``).
+BOUNDS: Final[Mapping[str, str]] = {
+    "point": "a point estimate, also one given loosely ('about', 'almost', 'nearly')",
+    "lower": "a lower bound on value ('over', 'at least'; a fall 'by as much as N' %: -N)",
+    "upper": "an upper bound on value ('up to', 'less than')",
+    "none": "no number (units rank and event)",
+}
+#: The time resolution the figure describes (``published_figures.resolution``).
+RESOLUTIONS: Final = ("hours", "day", "week", "month", "year", "unstated")
+#: Whose mail or what the figure is about (``published_figures.population``).
+POPULATIONS: Final[Mapping[str, str]] = {
+    "trap_spam": "spam received by spam traps",
+    "global_estimate": "spam worldwide, as the source states ('around the world', 'sent')",
+    "vendor_customers": "mail seen by the publisher's own filters, gateways or customers",
+    "all_inbound_mail": "all mail reaching a provider, spam and legitimate",
+    "user_reports": "spam that users reported",
+    "hosts": "machines or addresses (servers, bots, listed IPs)",
+    "none": "nothing counted (events)",
+}
 
 #: Inclusive date windows that times in each table must fall in.
 EVENTS_WINDOW: Final = (date(2007, 1, 1), date(2009, 12, 31))
@@ -169,6 +222,11 @@ FIGURES_SCHEMA: Final[Mapping[str, pl.DataType]] = {
     "source_url": pl.String(),
     "quote": pl.String(),
     "note": pl.String(),
+    "measure": pl.String(),
+    "baseline": pl.String(),
+    "bound": pl.String(),
+    "resolution": pl.String(),
+    "population": pl.String(),
 }
 
 
@@ -525,6 +583,7 @@ def _validate_figure(row: _Row) -> dict[str, object]:
     row.enum("event_id", FIGURE_EVENT_IDS)
     row.required("publisher")
     row.required("quote")
+    _check_semantics(row, unit, low, high)
     return {
         **{column: row.get(column) for column in FIGURE_COLUMNS},
         "figure_id": int(raw_id),
@@ -535,6 +594,34 @@ def _validate_figure(row: _Row) -> dict[str, object]:
         "period_end": end,
         "source_url": row.url("source_url"),
     }
+
+
+def _check_semantics(row: _Row, unit: str, low: float | None, high: float | None) -> None:
+    """Validate measure, baseline, bound, resolution and population, and their agreement.
+
+    ``bound`` must match the bound columns: ``lower`` needs ``value_low`` alone, ``upper``
+    ``value_high`` alone, ``point`` neither, and ``none`` is exactly the rows without a value.
+    """
+    measure = row.enum("measure", tuple(MEASURES))
+    row.enum("baseline", tuple(BASELINES))
+    bound = row.enum("bound", tuple(BOUNDS))
+    row.enum("resolution", RESOLUTIONS)
+    population = row.enum("population", tuple(POPULATIONS))
+    if (measure == "event") != (unit == "event"):
+        raise row.error("measure", f"{measure!r} does not fit unit {unit!r}")
+    if (population == "none") != (measure == "event"):
+        raise row.error("population", f"{population!r} does not fit measure {measure!r}")
+    expected = (
+        "none"
+        if unit in NON_NUMERIC_UNITS
+        else "lower"
+        if low is not None and high is None
+        else "upper"
+        if high is not None and low is None
+        else "point"
+    )
+    if bound != expected:
+        raise row.error("bound", f"{bound!r} disagrees with value_low/value_high ({expected!r})")
 
 
 def load_published_figures(path: str | Path | None = None) -> pl.DataFrame:

@@ -1,517 +1,355 @@
-"""Per-event verdicts: `stayed down`, `recovered`, `dispersed` or `inconclusive`.
+"""The answer per event, on two axes: did the spam stay down (V), and did it move (D)?
 
-The rule reads the config mapping ``verdict`` (defaults in ``config/schema.yaml``) and the
-evidence of one event for one post window (``verdict.post_days``). Every clause below is
-evaluated and printed, with its numbers and the config key it compares against; a clause is
-``yes``, ``no`` or ``n/a`` (its evidence is absent or too thin).
+**Axis V (volume)** reads the primary spam-volume fit of the event (``verdict.family`` over the
+``verdict.post_days`` post window; see :mod:`takedowns.effects`): the *immediate* effect
+``exp(b_level) - 1`` at t0 and the effect at the *end of the window*, each with its interval at
+confidence ``1 - verdict.alpha``.
 
-Clauses
-    ``volume``      the spam volume effect has a finite interval (``ci_low``, ``ci_high`` of
-                    the relative change ``exp(level) - 1`` at confidence ``1 - alpha``).
-    ``drop``        the whole interval lies below ``drop_if_relative_change_ci_high_below``
-                    (a value <= 0, default -0.2): ``ci_high < threshold``. An interval that
-                    spans 0 is never a drop, so it can never support `stayed down`.
-    ``recovery``    the trailing 7-day mean came back to ``recovery_threshold`` x the pre
-                    mean (default 0.9) within ``recovered_if_recovery_days_at_most`` days of
-                    the cut-off: ``days_after_cutoff <= limit``.
-    ``no_recovery`` it did not, and the search covered the limit: the last day with a
-                    defined trailing mean is at least ``limit`` days after the cut-off.
-    ``concentration``  for each measure in ``dispersion_measures`` with evidence: both windows
-                    have at least ``min_units_per_window`` units and the whole bootstrap
-                    interval of the HHI change (post - pre) lies below
-                    ``dispersed_if_hhi_change_ci_below`` (default -0.01, i.e. 100 points on
-                    the 0..10,000 scale): ``ci_high < threshold``. The default asks for a
-                    material fall, not only a significant one: with ~90 daily units of
-                    thousands of messages, changes of a few thousandths are "significant".
-                    ``n/a`` when the key is null, the measure is absent or has too few units.
-    ``rehoming``    at least ``dispersed_if_rehomed_share_at_least`` of the network's
-                    pre-window address space was announced again by other origins within
-                    ``rehoming_days`` days, by at least ``dispersed_if_new_origins_at_least``
-                    distinct new origins (one new origin is a move, not a dispersion).
-                    ``n/a`` when the share key is null or no re-homing evidence is given.
+1. ``inconclusive``  when there is no usable fit (refused, or an interval that is not finite);
+2. ``no effect``     when there is no drop: a drop needs both the immediate effect's p-value to
+   pass Holm's step-down test across the events (``verdict.holm``; family-wise error
+   ``alpha``) with a negative estimate, and the immediate effect's upper bound below
+   ``verdict.drop_if_immediate_ci_high_below`` (a material drop, e.g. -0.2);
+3. ``stayed down``   when, after a drop, the end-of-window effect's upper bound is still below
+   that threshold;
+4. ``recovered``     when its interval lies within +-``verdict.recovered_if_end_within`` of 0
+   (an equivalence test: back to the counterfactual level);
+5. ``inconclusive``  otherwise.
 
-Verdict: the first that applies, in this order
-    1. ``dispersed``     if any ``concentration`` clause or ``rehoming`` is yes;
-    2. ``inconclusive``  if ``volume`` is not yes (no usable volume estimate);
-    3. ``inconclusive``  if ``drop`` is no (no demonstrated drop: nothing to stay down from);
-    4. ``recovered``     if ``recovery`` is yes;
-    5. ``stayed down``   if ``no_recovery`` is yes;
-    6. ``inconclusive``  otherwise (the post window or its coverage is too short to tell).
+**Axis D (displacement)** is asked only after a drop (V is ``stayed down`` or ``recovered``),
+for the primary measure ``verdict.displacement_measure`` (spam sources or blocklisted space by
+origin AS) from :func:`takedowns.displacement.displacement_by`: the buffer networks' pooled
+share of the non-target activity rose (its bootstrap interval lies above 0), and the number of
+buffer networks that gained and the HHI of the gains tell ``displaced`` (at most
+``verdict.displaced_if_gainers_at_most`` gainers holding a concentrated gain, HHI >=
+``verdict.displaced_if_gains_hhi_at_least``) from ``dispersed``; else ``none``. The Weighted
+Displacement Quotient is reported beside it, with the sign of Bowers & Johnson (2003): WDQ < 0
+means that part of the target's loss reappeared in the buffer networks (a WDQ of -0.5: half of
+it), WDQ > 0 a diffusion of benefit.
 
-Dispersion comes first because it answers the study's question about where the badness went:
-a volume recovery carried by more networks is a dispersion. Caveat for the inputs: when the
-target network held the largest share before the cut-off, its mere disappearance lowers the
-HHI over all owners. Feed concentration evidence computed *without the event's own ASNs* (and
-name the measure so) when "dispersed" should mean that the remaining badness spread.
+**The reading** combines the two: ``stayed down`` & ``none`` = *contained*; ``stayed down`` &
+moved = *partially displaced*; ``recovered`` & moved = *relocated*; ``recovered`` & ``none`` =
+*no lasting effect*; ``no effect`` = *no measurable effect*; ``inconclusive`` = *inconclusive*.
+Every answer is printed with the numbers that decided it and the config keys they were compared
+with.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-VERDICTS: tuple[str, ...] = ("stayed down", "recovered", "dispersed", "inconclusive")
+VOLUME_ANSWERS: tuple[str, ...] = ("stayed down", "recovered", "inconclusive", "no effect")
+DISPLACEMENT_ANSWERS: tuple[str, ...] = ("displaced", "dispersed", "none", "not asked")
+READINGS: tuple[str, ...] = (
+    "contained",
+    "partially displaced",
+    "relocated",
+    "no lasting effect",
+    "no measurable effect",
+    "inconclusive",
+)
 
 
 @dataclass(frozen=True)
-class VerdictRule:
-    """The verdict rule's thresholds (see the module docstring for their meaning)."""
+class AnswerRule:
+    """The thresholds of the answer (config ``verdict``; meanings in the module docstring)."""
 
     alpha: float
     post_days: int
-    drop_if_relative_change_ci_high_below: float
-    recovery_threshold: float
-    recovered_if_recovery_days_at_most: int
-    dispersion_measures: tuple[str, ...]
-    dispersed_if_hhi_change_ci_below: float | None
-    min_units_per_window: int
-    dispersed_if_rehomed_share_at_least: float | None
-    dispersed_if_new_origins_at_least: int
-    rehoming_days: int
+    family: str
+    displacement_measure: str
+    drop_if_immediate_ci_high_below: float
+    recovered_if_end_within: float
+    holm: bool
+    displaced_if_gainers_at_most: int
+    displaced_if_gains_hhi_at_least: float
 
     @property
     def confidence(self) -> float:
         return 1.0 - self.alpha
 
 
-def rule_from_config(config: Mapping[str, Any]) -> VerdictRule:
-    """The rule from ``config['verdict']``, a config validated against ``config/schema.yaml``
-    (which holds the keys' defaults and allowed ranges)."""
+def rule_from_config(config: Mapping[str, Any]) -> AnswerRule:
+    """The rule from ``config['verdict']`` (validated against ``config/schema.yaml``, which
+    holds the keys' defaults and allowed ranges)."""
     v = config["verdict"]
-    return VerdictRule(
+    return AnswerRule(
         alpha=float(v["alpha"]),
         post_days=int(v["post_days"]),
-        drop_if_relative_change_ci_high_below=float(v["drop_if_relative_change_ci_high_below"]),
-        recovery_threshold=float(v["recovery_threshold"]),
-        recovered_if_recovery_days_at_most=int(v["recovered_if_recovery_days_at_most"]),
-        dispersion_measures=tuple(str(m) for m in v["dispersion_measures"]),
-        dispersed_if_hhi_change_ci_below=_optional_float(v["dispersed_if_hhi_change_ci_below"]),
-        min_units_per_window=int(v["min_units_per_window"]),
-        dispersed_if_rehomed_share_at_least=_optional_float(
-            v["dispersed_if_rehomed_share_at_least"]
-        ),
-        dispersed_if_new_origins_at_least=int(v["dispersed_if_new_origins_at_least"]),
-        rehoming_days=int(v["rehoming_days"]),
+        family=str(v["family"]),
+        displacement_measure=str(v["displacement_measure"]),
+        drop_if_immediate_ci_high_below=float(v["drop_if_immediate_ci_high_below"]),
+        recovered_if_end_within=float(v["recovered_if_end_within"]),
+        holm=bool(v["holm"]),
+        displaced_if_gainers_at_most=int(v["displaced_if_gainers_at_most"]),
+        displaced_if_gains_hhi_at_least=float(v["displaced_if_gains_hhi_at_least"]),
     )
 
 
-def _nan_if_none(value: Any) -> float:
+def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Evidence
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VolumeEvidence:
-    """The relative change of spam volume at the cut-off and its interval."""
+    """The primary volume fit of one event (relative changes, intervals at ``confidence``)."""
 
-    relative_change: float
-    ci_low: float
-    ci_high: float
+    immediate: float
+    immediate_low: float
+    immediate_high: float
+    end_of_window: float
+    end_low: float
+    end_high: float
+    p_value: float
     confidence: float
     family: str = ""
 
+    @property
+    def usable(self) -> bool:
+        return all(math.isfinite(x) for x in (self.immediate_low, self.immediate_high))
+
+
+def volume_from_effect(row: Mapping[str, Any]) -> VolumeEvidence:
+    """Volume evidence from a row of the effects table (``ItsEffect.as_row()``)."""
+    return VolumeEvidence(
+        immediate=_float(row.get("relative_change")),
+        immediate_low=_float(row.get("ci_low")),
+        immediate_high=_float(row.get("ci_high")),
+        end_of_window=_float(row.get("end_of_window")),
+        end_low=_float(row.get("end_of_window_ci_low")),
+        end_high=_float(row.get("end_of_window_ci_high")),
+        p_value=_float(row.get("level_p_value")),
+        confidence=_float(row.get("confidence")),
+        family=str(row.get("family") or ""),
+    )
+
 
 @dataclass(frozen=True)
-class RecoveryEvidence:
-    """When the trailing mean came back to ``threshold`` x the pre mean (None: not seen)."""
-
-    threshold: float
-    days_after_cutoff: int | None
-    last_evaluated_days_after_cutoff: int | None
-
-
-@dataclass(frozen=True)
-class ConcentrationEvidence:
-    """The bootstrap result of one measure's HHI change (post - pre)."""
+class DisplacementEvidence:
+    """The primary displacement comparison of one event (a ``displacement_by`` summary row)."""
 
     measure: str
-    difference: float
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float
-    n_units_pre: int
-    n_units_post: int
-    pre: float = math.nan
-    post: float = math.nan
+    displacement: str  # displaced | dispersed | none (the class displacement_by gives)
+    wdq: float
+    wdq_low: float
+    wdq_high: float
+    buffer_share_change: float
+    buffer_low: float
+    buffer_high: float
+    n_gainers: int
+    gains_hhi: float
+    n_buffers: int
+    note: str = ""
 
 
-@dataclass(frozen=True)
-class RehomingEvidence:
-    """Share of the network's pre-window space re-announced by others, and by how many."""
-
-    share_rehomed: float
-    new_origins: int
-    within_days: int
+def displacement_from_row(row: Mapping[str, Any]) -> DisplacementEvidence:
+    """Displacement evidence from a row of the displacement table."""
+    return DisplacementEvidence(
+        measure=str(row["measure"]),
+        displacement=str(row.get("displacement") or "none"),
+        wdq=_float(row.get("wdq")),
+        wdq_low=_float(row.get("wdq_low")),
+        wdq_high=_float(row.get("wdq_high")),
+        buffer_share_change=_float(row.get("buffer_share_change")),
+        buffer_low=_float(row.get("buffer_low")),
+        buffer_high=_float(row.get("buffer_high")),
+        n_gainers=int(row.get("n_gainers") or 0),
+        gains_hhi=_float(row.get("gains_hhi")),
+        n_buffers=int(row.get("n_buffers") or 0),
+        note=str(row.get("note") or ""),
+    )
 
 
 @dataclass(frozen=True)
 class EventEvidence:
-    """Everything the rule reads for one event and one post window."""
+    """What the answer reads for one event."""
 
     event_id: str
-    post_days: int
-    volume: VolumeEvidence | None = None
-    recovery: RecoveryEvidence | None = None
-    concentration: tuple[ConcentrationEvidence, ...] = ()
-    rehoming: RehomingEvidence | None = None
-    event_name: str = ""
-
-
-def volume_from_effect(effect: Any) -> VolumeEvidence:
-    """Volume evidence from an :class:`takedowns.effects.ItsEffect` or a row of such records.
-
-    A row (mapping, e.g. read back from the effects table) may have null bounds: they become
-    NaN, and the rule then reports the volume estimate as unusable.
-    """
-    get = effect.get if isinstance(effect, Mapping) else lambda k, d=None: getattr(effect, k, d)
-    return VolumeEvidence(
-        relative_change=_nan_if_none(get("relative_change")),
-        ci_low=_nan_if_none(get("ci_low")),
-        ci_high=_nan_if_none(get("ci_high")),
-        confidence=float(get("confidence")),
-        family=str(get("family", "") or ""),
-    )
-
-
-def recovery_from_frame(recoveries: pl.DataFrame, threshold: float) -> RecoveryEvidence | None:
-    """The row of a :func:`takedowns.effects.recovery_times` frame for ``threshold``."""
-    row = recoveries.filter((pl.col("threshold") - threshold).abs() < 1e-9)
-    if row.height == 0:
-        return None
-    r = row.row(0, named=True)
-    return RecoveryEvidence(
-        threshold=float(r["threshold"]),
-        days_after_cutoff=r["days_after_cutoff"],
-        last_evaluated_days_after_cutoff=r["last_evaluated_days_after_cutoff"],
-    )
-
-
-def concentration_from_frame(
-    changes: pl.DataFrame, measure_col: str = "measure"
-) -> tuple[ConcentrationEvidence, ...]:
-    """HHI rows of a :func:`takedowns.concentration.bootstrap_change_by` frame, per measure.
-
-    ``changes`` holds one event and post window; ``measure_col`` names the measure
-    (e.g. ``blocklisted_space``, ``spam_sources``).
-    """
-    rows = changes.filter(pl.col("index") == "hhi").iter_rows(named=True)
-    return tuple(
-        ConcentrationEvidence(
-            measure=str(r[measure_col]),
-            difference=_nan_if_none(r["difference"]),
-            ci_low=r["ci_low"],
-            ci_high=r["ci_high"],
-            confidence=float(r["confidence"]),
-            n_units_pre=int(r["n_units_pre"]),
-            n_units_post=int(r["n_units_post"]),
-            pre=_nan_if_none(r["pre"]),
-            post=_nan_if_none(r["post"]),
-        )
-        for r in rows
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The verdict
-# ---------------------------------------------------------------------------------------------
+    event_name: str
+    volume: VolumeEvidence | None
+    displacement: DisplacementEvidence | None
 
 
 @dataclass(frozen=True)
-class Clause:
-    """One evaluated clause: ``holds`` is True, False or None (not evaluated)."""
-
-    name: str
-    holds: bool | None
-    text: str
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        mark = {True: "yes", False: "no", None: "n/a"}[self.holds]
-        return f"[{mark}] {self.name}: {self.text}"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The verdict of one event, the clauses that decided it and all that were evaluated."""
+class Answer:
+    """The two-axis answer of one event, with the lines that explain it."""
 
     event_id: str
-    verdict: str
-    decided_by: tuple[str, ...]
-    reason: str
-    clauses: tuple[Clause, ...]
-    event_name: str = ""
+    event_name: str
+    volume_answer: str
+    displacement_answer: str
+    reading: str
+    holm_passed: bool | None
+    volume: VolumeEvidence | None
+    displacement: DisplacementEvidence | None
+    lines: tuple[str, ...]
 
     def explanation(self) -> str:
-        """The verdict with every clause and its numbers, as text for the report."""
-        title = self.event_name or self.event_id
-        lines = [f"{title}: {self.verdict} — {self.reason}"]
-        lines += [f"  {c.line()}" for c in self.clauses]
-        lines.append(f"  decided by: {', '.join(self.decided_by)}")
-        return "\n".join(lines)
-
-    def numbers(self) -> dict[str, Any]:
-        """Every number the clauses used, keyed ``<clause>.<name>``."""
-        return {f"{c.name}.{k}": v for c in self.clauses for k, v in c.numbers.items()}
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100.0 * x:+.1f} %"
-
-
-def _num(x: float | None) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.4f}"
-
-
-def _check_confidence(rule: VerdictRule, confidence: float, what: str) -> None:
-    if abs(confidence - rule.confidence) > 1e-9:
-        raise ValueError(
-            f"{what} interval is at confidence {confidence}, the rule expects "
-            f"{rule.confidence} (verdict.alpha = {rule.alpha})"
+        head = (
+            f"{self.event_name or self.event_id}: {self.reading} "
+            f"(volume: {self.volume_answer}; displacement: {self.displacement_answer})"
         )
+        return "\n".join([head, *(f"  {line}" for line in self.lines)])
 
 
-def _volume_clauses(ev: EventEvidence, rule: VerdictRule) -> list[Clause]:
-    v = ev.volume
-    key = "verdict.drop_if_relative_change_ci_high_below"
-    threshold = rule.drop_if_relative_change_ci_high_below
-    if v is None or not (math.isfinite(v.ci_low) and math.isfinite(v.ci_high)):
-        why = "no volume estimate" if v is None else "the volume estimate has no finite interval"
-        return [
-            Clause("volume", False, why),
-            Clause("drop", None, f"not evaluated ({why})"),
-        ]
-    _check_confidence(rule, v.confidence, "the volume effect's")
-    level = f"{100 * v.confidence:g} %"
-    numbers = {
-        "relative_change": v.relative_change,
-        "ci_low": v.ci_low,
-        "ci_high": v.ci_high,
-        "threshold": threshold,
-    }
-    estimate = (
-        f"relative change {_pct(v.relative_change)} ({level} CI {_pct(v.ci_low)} to "
-        f"{_pct(v.ci_high)}{', ' + v.family if v.family else ''})"
+def holm_passed(p_values: Mapping[str, float], alpha: float) -> dict[str, bool]:
+    """Holm's step-down test: which hypotheses are rejected at family-wise error ``alpha``.
+
+    A NaN p-value is never rejected and counts in the family size.
+    """
+    m = len(p_values)
+    order = sorted(p_values, key=lambda k: (math.isnan(p_values[k]), p_values[k]))
+    passed, going = {}, True
+    for rank, key in enumerate(order):
+        p = p_values[key]
+        going = going and not math.isnan(p) and p <= alpha / (m - rank)
+        passed[key] = going
+    return passed
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{100 * x:+.1f} %"
+
+
+def _volume(ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule) -> tuple[str, list]:
+    """Axis V: the answer and its explanation lines."""
+    if ev is None or not ev.usable:
+        return "inconclusive", ["[V] no usable volume fit for the primary window and family"]
+    level = f"{100 * ev.confidence:.0f} %"
+    lines = [
+        f"[V] immediate effect {_pct(ev.immediate)} ({level} CI {_pct(ev.immediate_low)} to "
+        f"{_pct(ev.immediate_high)}, {ev.family}, {rule.post_days}-day window; p = "
+        f"{ev.p_value:.3g}"
+        + (f", Holm across events: {'passed' if passed else 'not passed'})" if rule.holm else ")"),
+        f"[V] end of window {_pct(ev.end_of_window)} ({level} CI {_pct(ev.end_low)} to "
+        f"{_pct(ev.end_high)})",
+    ]
+    threshold = rule.drop_if_immediate_ci_high_below
+    significant = (passed if rule.holm else ev.immediate_high < 0) and ev.immediate < 0
+    drop = bool(significant) and ev.immediate_high < threshold
+    lines.append(
+        f"[V] drop: {'yes' if drop else 'no'} (upper bound {_pct(ev.immediate_high)} vs "
+        f"{_pct(threshold)}, verdict.drop_if_immediate_ci_high_below"
+        + (", and Holm, verdict.holm" if rule.holm else "")
+        + ")"
     )
-    drop = v.ci_high < threshold
-    cmp = "<" if drop else ">="
-    return [
-        Clause("volume", True, estimate, {"relative_change": v.relative_change}),
-        Clause(
-            "drop",
-            drop,
-            f"CI upper bound {_pct(v.ci_high)} {cmp} {_pct(threshold)} ({key})",
-            numbers,
-        ),
+    if not drop:
+        return "no effect", lines
+    eps = rule.recovered_if_end_within
+    if math.isfinite(ev.end_high) and ev.end_high < threshold:
+        lines.append(
+            f"[V] still down at the end: upper bound {_pct(ev.end_high)} < {_pct(threshold)}"
+        )
+        return "stayed down", lines
+    if math.isfinite(ev.end_low) and -eps <= ev.end_low and ev.end_high <= eps:
+        lines.append(
+            f"[V] back to the counterfactual: CI within +-{100 * eps:.0f} % "
+            "(verdict.recovered_if_end_within)"
+        )
+        return "recovered", lines
+    lines.append("[V] the end-of-window interval is neither wholly down nor wholly back")
+    return "inconclusive", lines
+
+
+def _displacement(
+    ev: DisplacementEvidence | None, asked: bool, rule: AnswerRule
+) -> tuple[str, list]:
+    """Axis D: the answer and its explanation lines."""
+    if not asked:
+        return "not asked", ["[D] not asked: no drop to look for"]
+    if ev is None:
+        return "none", [f"[D] no displacement evidence for {rule.displacement_measure}"]
+    lines = [
+        f"[D] {ev.measure}: buffer networks' share of non-target activity "
+        f"{_pct(ev.buffer_share_change)} (CI {_pct(ev.buffer_low)} to {_pct(ev.buffer_high)}; "
+        f"{ev.n_buffers} buffer networks)",
+        f"[D] WDQ {ev.wdq:.3g} (CI {ev.wdq_low:.3g} to {ev.wdq_high:.3g}; < 0: part of the "
+        "target's loss reappeared in the buffer networks)",
+        f"[D] {ev.n_gainers} networks gained, HHI of the gains {ev.gains_hhi:.3g} "
+        f"(displaced: at most {rule.displaced_if_gainers_at_most} gainers, "
+        f"verdict.displaced_if_gainers_at_most; HHI >= {rule.displaced_if_gains_hhi_at_least}, "
+        "verdict.displaced_if_gains_hhi_at_least)",
     ]
+    if ev.note:
+        lines.append(f"[D] note: {ev.note}")
+    answer = ev.displacement if ev.displacement in ("displaced", "dispersed") else "none"
+    return answer, lines
 
 
-def _recovery_clauses(ev: EventEvidence, rule: VerdictRule) -> list[Clause]:
-    limit = rule.recovered_if_recovery_days_at_most
-    key = "verdict.recovered_if_recovery_days_at_most"
-    share = f"{100 * rule.recovery_threshold:g} % of the pre-window mean"
-    r = ev.recovery
-    if r is None:
-        why = f"no recovery evidence for {share}"
-        return [Clause("recovery", None, why), Clause("no_recovery", None, why)]
-    numbers = {
-        "threshold": r.threshold,
-        "days_after_cutoff": r.days_after_cutoff,
-        "last_evaluated_days_after_cutoff": r.last_evaluated_days_after_cutoff,
-        "limit_days": limit,
+def _reading(volume: str, displacement: str) -> str:
+    moved = displacement in ("displaced", "dispersed")
+    if volume == "stayed down":
+        return "partially displaced" if moved else "contained"
+    if volume == "recovered":
+        return "relocated" if moved else "no lasting effect"
+    return "no measurable effect" if volume == "no effect" else "inconclusive"
+
+
+def decide_all(evidence: Sequence[EventEvidence], rule: AnswerRule) -> list[Answer]:
+    """The answer for every event (Holm's test runs across them)."""
+    p_values = {
+        e.event_id: (e.volume.p_value if e.volume is not None else math.nan) for e in evidence
     }
-    if r.days_after_cutoff is not None:
-        ok = r.days_after_cutoff <= limit
-        cmp = "<=" if ok else ">"
-        text = (
-            f"7-day mean back at {share} on day {r.days_after_cutoff} after the cut-off, "
-            f"{cmp} {limit} days ({key})"
-        )
-        return [
-            Clause("recovery", ok, text, numbers),
-            Clause(
-                "no_recovery",
-                not ok,
-                f"back on day {r.days_after_cutoff}, "
-                f"{'within' if ok else 'only after'} the {limit}-day limit",
-                numbers,
-            ),
-        ]
-    last = r.last_evaluated_days_after_cutoff
-    seen_enough = last is not None and last >= limit
-    searched = "no day" if last is None else f"days up to {last} after the cut-off"
-    cmp = ">=" if seen_enough else "<"
-    return [
-        Clause(
-            "recovery",
-            False,
-            f"7-day mean not back at {share} in the post window ({searched} evaluated)",
-            numbers,
-        ),
-        Clause(
-            "no_recovery",
-            seen_enough,
-            f"last evaluated day {'n/a' if last is None else last} {cmp} {limit} days: the "
-            f"search {'covers' if seen_enough else 'does not cover'} the limit ({key})",
-            numbers,
-        ),
-    ]
-
-
-def _concentration_clauses(ev: EventEvidence, rule: VerdictRule) -> list[Clause]:
-    threshold = rule.dispersed_if_hhi_change_ci_below
-    key = "verdict.dispersed_if_hhi_change_ci_below"
-    by_measure = {c.measure: c for c in ev.concentration}
-    out = []
-    for measure in rule.dispersion_measures:
-        name = f"concentration[{measure}]"
-        c = by_measure.get(measure)
-        if threshold is None:
-            out.append(Clause(name, None, f"not evaluated ({key} is null)"))
-            continue
-        if c is None:
-            out.append(Clause(name, None, "not evaluated (no evidence for this measure)"))
-            continue
-        numbers = {
-            "hhi_pre": c.pre,
-            "hhi_post": c.post,
-            "difference": c.difference,
-            "ci_low": c.ci_low,
-            "ci_high": c.ci_high,
-            "n_units_pre": c.n_units_pre,
-            "n_units_post": c.n_units_post,
-            "threshold": threshold,
-        }
-        estimate = (
-            f"HHI {c.pre:.4f} -> {c.post:.4f}, change {_num(c.difference)} "
-            f"({100 * c.confidence:g} % CI {_num(c.ci_low)} to {_num(c.ci_high)}; "
-            f"{c.n_units_pre} pre / {c.n_units_post} post units)"
-        )
-        too_few = min(c.n_units_pre, c.n_units_post) < rule.min_units_per_window
-        if too_few or c.ci_high is None:
-            why = (
-                f"fewer than {rule.min_units_per_window} units in a window "
-                "(verdict.min_units_per_window)"
-                if too_few
-                else "the bootstrap gave no interval"
+    passed = holm_passed(p_values, rule.alpha)
+    answers = []
+    for ev in evidence:
+        volume, v_lines = _volume(ev.volume, passed[ev.event_id], rule)
+        asked = volume in ("stayed down", "recovered")
+        displacement, d_lines = _displacement(ev.displacement, asked, rule)
+        answers.append(
+            Answer(
+                event_id=ev.event_id,
+                event_name=ev.event_name,
+                volume_answer=volume,
+                displacement_answer=displacement,
+                reading=_reading(volume, displacement),
+                holm_passed=passed[ev.event_id] if rule.holm else None,
+                volume=ev.volume,
+                displacement=ev.displacement,
+                lines=(*v_lines, *d_lines),
             )
-            out.append(Clause(name, None, f"{estimate}: not evaluated, {why}", numbers))
-            continue
-        _check_confidence(rule, c.confidence, f"the {measure} HHI change's")
-        ok = c.ci_high < threshold
-        cmp = "<" if ok else ">="
-        text = f"{estimate}; CI upper bound {_num(c.ci_high)} {cmp} {threshold:+.4f} ({key})"
-        out.append(Clause(name, ok, text, numbers))
-    return out
-
-
-def _rehoming_clause(ev: EventEvidence, rule: VerdictRule) -> Clause:
-    share_min = rule.dispersed_if_rehomed_share_at_least
-    origins_min = rule.dispersed_if_new_origins_at_least
-    if share_min is None:
-        return Clause(
-            "rehoming", None, "not evaluated (verdict.dispersed_if_rehomed_share_at_least is null)"
         )
-    h = ev.rehoming
-    if h is None:
-        return Clause("rehoming", None, "not evaluated (no re-homing evidence)")
-    if h.within_days != rule.rehoming_days:
-        raise ValueError(
-            f"re-homing evidence of event {ev.event_id} is for {h.within_days} days, the rule "
-            f"reads {rule.rehoming_days} (verdict.rehoming_days)"
+    return answers
+
+
+def answers_frame(answers: Iterable[Answer], rule: AnswerRule) -> pl.DataFrame:
+    """One row per event: the two answers, the reading and the numbers behind them."""
+    rows = []
+    for a in answers:
+        v, d = a.volume, a.displacement
+        rows.append(
+            {
+                "event_id": a.event_id,
+                "event_name": a.event_name,
+                "volume_answer": a.volume_answer,
+                "displacement_answer": a.displacement_answer,
+                "reading": a.reading,
+                "post_days": rule.post_days,
+                "family": rule.family,
+                "immediate": v.immediate if v else None,
+                "immediate_ci_low": v.immediate_low if v else None,
+                "immediate_ci_high": v.immediate_high if v else None,
+                "end_of_window": v.end_of_window if v else None,
+                "end_ci_low": v.end_low if v else None,
+                "end_ci_high": v.end_high if v else None,
+                "p_value": v.p_value if v else None,
+                "holm_passed": a.holm_passed,
+                "displacement_measure": rule.displacement_measure,
+                "wdq": d.wdq if d else None,
+                "wdq_ci_low": d.wdq_low if d else None,
+                "wdq_ci_high": d.wdq_high if d else None,
+                "buffer_share_change": d.buffer_share_change if d else None,
+                "n_gainers": d.n_gainers if d else None,
+                "gains_hhi": d.gains_hhi if d else None,
+                "drop_if_immediate_ci_high_below": rule.drop_if_immediate_ci_high_below,
+                "recovered_if_end_within": rule.recovered_if_end_within,
+                "explanation": a.explanation(),
+            }
         )
-    ok = h.share_rehomed >= share_min and h.new_origins >= origins_min
-    text = (
-        f"{100 * h.share_rehomed:.1f} % of the pre-window address space re-announced within "
-        f"{h.within_days} days by {h.new_origins} new origin(s); the rule needs >= "
-        f"{100 * share_min:g} % (verdict.dispersed_if_rehomed_share_at_least) and >= "
-        f"{origins_min} origins (verdict.dispersed_if_new_origins_at_least)"
-    )
-    numbers = {
-        "share_rehomed": h.share_rehomed,
-        "new_origins": h.new_origins,
-        "within_days": h.within_days,
-        "share_threshold": share_min,
-        "origins_threshold": origins_min,
-    }
-    return Clause("rehoming", ok, text, numbers)
-
-
-def decide(evidence: EventEvidence, rule: VerdictRule) -> Verdict:
-    """Apply the rule (module docstring) to one event's evidence."""
-    if evidence.post_days != rule.post_days:
-        raise ValueError(
-            f"evidence of event {evidence.event_id} is for the {evidence.post_days}-day post "
-            f"window, the rule reads {rule.post_days} (verdict.post_days)"
-        )
-    volume = _volume_clauses(evidence, rule)
-    recovery = _recovery_clauses(evidence, rule)
-    dispersion = [*_concentration_clauses(evidence, rule), _rehoming_clause(evidence, rule)]
-    clauses = (*volume, *recovery, *dispersion)
-    held = {c.name: c.holds for c in clauses}
-
-    def verdict(name: str, decided_by: Sequence[str], reason: str) -> Verdict:
-        return Verdict(
-            event_id=evidence.event_id,
-            verdict=name,
-            decided_by=tuple(decided_by),
-            reason=reason,
-            clauses=clauses,
-            event_name=evidence.event_name,
-        )
-
-    dispersed = [c.name for c in dispersion if c.holds]
-    if dispersed:
-        return verdict("dispersed", dispersed, "the badness spread to more networks")
-    if not held["volume"]:
-        return verdict("inconclusive", ["volume"], "no usable estimate of the volume effect")
-    if not held["drop"]:
-        return verdict("inconclusive", ["drop"], "no demonstrated drop in spam volume")
-    back = (
-        f"{100 * rule.recovery_threshold:g} % of the pre level within "
-        f"{rule.recovered_if_recovery_days_at_most} days"
-    )
-    if held["recovery"]:
-        return verdict("recovered", ["drop", "recovery"], f"spam volume came back to {back}")
-    if held["no_recovery"]:
-        return verdict(
-            "stayed down", ["drop", "no_recovery"], f"spam volume did not come back to {back}"
-        )
-    return verdict(
-        "inconclusive",
-        ["drop", "no_recovery"],
-        "a drop, but the post window or its coverage is too short to tell whether it lasted",
-    )
-
-
-def decide_all(evidence: Iterable[EventEvidence], config: Mapping[str, Any]) -> list[Verdict]:
-    """Verdicts for several events with the rule of ``config['verdict']``."""
-    rule = rule_from_config(config)
-    return [decide(ev, rule) for ev in evidence]
-
-
-def verdicts_frame(verdicts: Iterable[Verdict]) -> pl.DataFrame:
-    """One row per event: event_id, verdict, decided_by, reason, explanation."""
-    rows = [
-        {
-            "event_id": v.event_id,
-            "verdict": v.verdict,
-            "decided_by": ", ".join(v.decided_by),
-            "reason": v.reason,
-            "explanation": v.explanation(),
-        }
-        for v in verdicts
-    ]
-    schema = {c: pl.String for c in ("event_id", "verdict", "decided_by", "reason", "explanation")}
-    return pl.DataFrame(rows, schema=schema)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.with_columns(pl.col(pl.Null).cast(pl.Float64)) if frame.height else frame

@@ -92,6 +92,25 @@ rule concentration_input:
         jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
 
 
+# Daily activity per owner with its role (target, buffer, control) around each event's t0:
+# the input of the displacement measures. Not a SQL_RESULT: it reads two results tables.
+rule displacement_input:
+    input:
+        views=ANALYSIS / "views.sql",
+        query=ANALYSIS / "displacement_input.sql",
+        tables=view_tables,
+        buffers="results/tables/buffer_networks.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+    output:
+        "results/tables/displacement_input.parquet",
+    log:
+        "logs/analysis/displacement_input.log",
+    params:
+        cfg=job_config("blocklists.concentration_list", "synthetic"),
+    run:
+        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+
+
 rule spam_effects:
     input:
         daily="results/tables/spam_event_daily.csv",
@@ -136,12 +155,36 @@ rule concentration:
         )
 
 
+rule displacement:
+    input:
+        "results/tables/displacement_input.parquet",
+    output:
+        summary=report(
+            "results/tables/displacement.csv",
+            caption="../report/displacement.rst",
+            category="Verdicts",
+        ),
+        buffers="results/tables/displacement_buffers.csv",
+    log:
+        "logs/analysis/displacement.log",
+    params:
+        cfg=job_config(
+            "bootstrap",
+            "verdict.alpha",
+            "verdict.displaced_if_gainers_at_most",
+            "verdict.displaced_if_gains_hhi_at_least",
+            "synthetic",
+        ),
+    run:
+        jobs.displacement(
+            input[0], output.summary, output.buffers, params.cfg, log[0]
+        )
+
+
 rule verdicts:
     input:
         effects="results/tables/spam_effects.csv",
-        recovery="results/tables/spam_recovery.csv",
-        changes="results/tables/concentration_changes.csv",
-        rehoming="results/tables/rehoming_summary.csv",
+        displacement="results/tables/displacement.csv",
     output:
         csv=report(
             "results/tables/verdicts.csv",
@@ -152,13 +195,11 @@ rule verdicts:
     log:
         "logs/analysis/verdicts.log",
     params:
-        cfg=job_config("verdict", "effects.families", "events", "synthetic"),
+        cfg=job_config("verdict", "events", "synthetic"),
     run:
         jobs.verdicts(
             input.effects,
-            input.recovery,
-            input.changes,
-            input.rehoming,
+            input.displacement,
             output.csv,
             output.txt,
             params.cfg,
@@ -169,6 +210,9 @@ rule verdicts:
 rule published_comparison:
     input:
         daily="results/tables/spam_event_daily.csv",
+        messages=lambda wildcards: [
+            f"data/processed/spam_messages/{y}.parquet" for y in spam_years()
+        ],
         cutoffs="results/tables/event_cutoffs.csv",
         reference=workflow.source_path("../../data/reference/published_figures.csv"),
     output:
@@ -183,7 +227,12 @@ rule published_comparison:
         cfg=job_config("windows.pre_days", "synthetic"),
     run:
         jobs.published_comparison(
-            input.daily, input.cutoffs, output[0], params.cfg, log[0]
+            input.daily,
+            input.messages,
+            input.cutoffs,
+            output[0],
+            params.cfg,
+            log[0],
         )
 
 
@@ -217,3 +266,85 @@ rule event_cutoffs:
         cfg=job_config("synthetic"),
     run:
         jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+
+
+rule sensitivity:
+    input:
+        daily="results/tables/spam_event_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+    output:
+        report(
+            "results/tables/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Verdicts",
+        ),
+    log:
+        "logs/analysis/sensitivity.log",
+    params:
+        cfg=job_config("effects", "verdict", "windows", "events", "synthetic"),
+    run:
+        jobs.sensitivity(input.daily, input.cutoffs, output[0], params.cfg, log[0])
+
+
+rule placebo:
+    input:
+        daily="results/tables/spam_study_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+        effects="results/tables/spam_effects.csv",
+    output:
+        placebo="results/tables/placebo.csv",
+        ranks=report(
+            "results/tables/placebo_ranks.csv",
+            caption="../report/placebo.rst",
+            category="Verdicts",
+        ),
+    log:
+        "logs/analysis/placebo.log",
+    params:
+        cfg=job_config(
+            "effects", "verdict", "windows", "events", "placebo", "synthetic"
+        ),
+    run:
+        jobs.placebo(
+            input.daily,
+            input.cutoffs,
+            input.effects,
+            output.placebo,
+            output.ranks,
+            params.cfg,
+            log[0],
+        )
+
+
+rule threats:
+    input:
+        daily="results/tables/spam_event_daily.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
+        spam=lambda w: [
+            f"data/processed/spam_messages/{y}.parquet" for y in spam_years()
+        ],
+        snapshots=blocklist_snapshot_tables,
+        routed="results/tables/routed_space_daily.csv",
+        asrel=as_relationships_outputs,
+    output:
+        report(
+            "results/tables/threats.csv",
+            caption="../report/threats.rst",
+            category="Threats to validity",
+        ),
+    log:
+        "logs/analysis/threats.log",
+    params:
+        cfg=job_config("windows", "events", "synthetic"),
+    run:
+        jobs.threats(
+            input.daily,
+            input.cutoffs,
+            input.spam,
+            input.snapshots,
+            input.routed,
+            input.asrel,
+            output[0],
+            params.cfg,
+            log[0],
+        )

@@ -144,6 +144,9 @@ SQL_RESULT_KEYS = {
     "routing_upstreams": (*_WINDOWS, "routing.episode_gap_hours"),
     "routing_rehoming": (*_WINDOWS, "routing.episode_gap_hours"),
     "routing_cutoff": ("routing.update_window_hours",),
+    "buffer_networks": ("blocklists.concentration_list",),
+    "spam_study_daily": (),
+    "routed_space_daily": (),
 }
 SQL_RESULTS = list(SQL_RESULT_KEYS)
 
@@ -351,6 +354,12 @@ def view_tables(wildcards=None):
     ]
 
 
+def blocklist_snapshot_tables(wildcards=None):
+    return [
+        f"data/processed/blocklist_snapshots/{b}.parquet" for b in blocklist_names()
+    ]
+
+
 def blocklist_entries_tables(wildcards=None):
     return [f"data/processed/blocklist_entries/{b}.parquet" for b in blocklist_names()]
 
@@ -366,7 +375,13 @@ def study_outputs(wildcards=None):
         "results/tables/share_gainers.csv",
         "results/tables/rehoming_summary.csv",
         "results/tables/event_cutoffs.csv",
+        "results/tables/displacement.csv",
+        "results/tables/displacement_buffers.csv",
         "results/tables/verdicts.csv",
+        "results/tables/placebo.csv",
+        "results/tables/placebo_ranks.csv",
+        "results/tables/sensitivity.csv",
+        "results/tables/threats.csv",
         "results/verdicts.txt",
         "results/tables/published_comparison.csv",
         "results/figures/address_space_daily.png",

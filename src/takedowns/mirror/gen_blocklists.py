@@ -13,6 +13,9 @@ What is planted (and returned as :class:`BlocklistTruth`):
 * a dispersion: per event, prefixes of unrelated ASNs (taken from ``scenario.background``,
   so the prefix-to-AS tables route them) are listed one more each ``dispersion_step_days``
   after the cut-off, and stay listed;
+* with a planted displacement (``scenario.events[e].displacement``), the gaining networks'
+  prefixes are listed from the event's cut-off on (``BlocklistTruth.gained``), where the
+  target's own are delisted ``delist_after_days`` later;
 * a stable baseline of unrelated routed prefixes, one rotating entry, and unrouted
   documentation blocks (TEST-NET-2/3);
 * the awkward cases: one inexact CDX timestamp (the server answers 302 to the capture
@@ -120,6 +123,8 @@ class BlocklistTruth:
     baseline: dict[str, int]
     unrouted: tuple[str, ...]
     faults: dict[str, list[list[Any]]] = field(default_factory=dict)
+    #: event -> [(prefix, gaining ASN, listed from)] of a planted displacement
+    gained: dict[str, list[tuple[str, int, dt.datetime]]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def snapshots(self, list_name: str) -> list[PlantedCapture]:
@@ -332,7 +337,13 @@ def generate_blocklists(
     events = sorted(scenario.events.values(), key=lambda e: e.cutoff)
     targets = {e.event_id: {p: a for a, ps in e.prefixes.items() for p in ps} for e in events}
     moved = [e.move.prefix for e in events if e.move]
+    gained = {
+        e.event_id: [(p, g.asn, e.cutoff) for g in e.displacement.gainers for p in g.prefixes]
+        for e in events
+        if e.displacement
+    }
     avoid = [p for t in targets.values() for p in t] + moved + list(UNROUTED)
+    avoid += [p for rows in gained.values() for p, _, _ in rows]
     pool = _isolated_background(scenario, avoid)
     rng.shuffle(pool)
     needed = baseline_prefixes + 6 + dispersion_per_event * len(events)
@@ -359,6 +370,7 @@ def generate_blocklists(
         dispersion=dispersion,
         baseline={**baseline, **{p: a for p, a in pool[baseline_prefixes : baseline_prefixes + 6]}},
         unrouted=UNROUTED,
+        gained=gained,
     )
     delist = dt.timedelta(days=delist_after_days)
 
@@ -370,6 +382,7 @@ def generate_blocklists(
             if when < ev.cutoff + delist:
                 out += list(targets[ev.event_id])
             out += [p for p, _, start in dispersion[ev.event_id] if when >= start]
+            out += [p for p, _, start in gained.get(ev.event_id, []) if when >= start]
         return sorted(set(out), key=lambda p: (ipaddress.ip_network(p).network_address, p))
 
     all_events = [e.event_id for e in events]

@@ -16,6 +16,10 @@ What is planted (all of it returned in :class:`SpamTruth`):
   known fraction at the cut-off (McColo about -65 %) and the mix of sending networks
   changes (the group's share falls); a few messages per day come from the event's own
   prefixes before the cut-off, and from the moved prefix (its new origin) after the move;
+* with a planted displacement (``scenario.events[e].displacement``), the target sends
+  ``target_spam_per_day`` messages a day before its cut-off, and each gaining network
+  ``spam_per_day`` from its own prefixes after it (pro rata on the cut-off day); the
+  messages written per gaining ASN are ``SpamEventTruth.gained``;
 * a few bad members each day-set: no Received header, an IPv6 relay, a private relay,
   a Received header from another host; they are kept with a reason by the parser.
 """
@@ -66,6 +70,8 @@ class SpamEventTruth:
     planted_drop: float  # 1 - (daily volume after) / (daily volume before), expected
     botnet_share_before: float
     botnet_share_after: float
+    #: gaining ASN -> messages written from its prefixes (a planted displacement; else empty)
+    gained: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -209,6 +215,18 @@ def _volume(weight: float, remaining: float, cutoff: dt.datetime, day: dt.date) 
     return weight * (before + remaining * (1 - before))
 
 
+def _displacement_volume(scenario: Scenario, event_id: str, day: dt.date, unit: int) -> float:
+    """Expected volume of an event's target and gainers on ``day``, in units of
+    ``messages_per_unit`` (0 without a planted displacement)."""
+    ev = scenario.events[event_id]
+    moved = ev.displacement
+    if moved is None:
+        return 0.0
+    own = _volume(moved.target_spam_per_day / unit, 0.0, ev.cutoff, day)
+    gained = moved.gained_spam_per_day / unit
+    return own + gained - _volume(gained, 0.0, ev.cutoff, day)
+
+
 def generate_spam(
     root: Path,
     config: Mapping[str, Any],
@@ -224,7 +242,7 @@ def generate_spam(
     ``messages`` in the truth has: archive_url, member, day, arrival_time, relay_ip
     (UInt32; null where none is parseable), expected_status, expected_prefix,
     expected_origins (List(UInt32)), group (``base``, ``botnet:<event>``,
-    ``target:<event>``, ``moved:<event>`` or ``bad``).
+    ``target:<event>``, ``moved:<event>``, ``gained:<event>`` or ``bad``).
     """
     base_url = config["sources"]["untroubled"]["url"].rstrip("/")
     pool = _isolated_background(scenario)
@@ -251,7 +269,8 @@ def generate_spam(
             parts = {
                 e.event_id: _volume(e.weight, e.remaining, e.cutoff, day) for e in events.values()
             }
-            vol[label] = (BASE_WEIGHT + sum(parts.values()), parts[truth.event_id])
+            moved = sum(_displacement_volume(scenario, e, day, messages_per_unit) for e in events)
+            vol[label] = (BASE_WEIGHT + sum(parts.values()) + moved, parts[truth.event_id])
         truth.planted_drop = 1 - vol["after"][0] / vol["before"][0]
         truth.botnet_share_before = vol["before"][1] / vol["before"][0]
         truth.botnet_share_after = vol["after"][1] / vol["after"][0]
@@ -286,10 +305,22 @@ def generate_spam(
                     rng,
                     f"target:{event_id}",
                     own,
-                    TARGET_PER_DAY,
+                    ev.displacement.target_spam_per_day if ev.displacement else TARGET_PER_DAY,
                     start,
                     min(cut, start + 86400),
                 )
+            if ev.displacement and cut < start + 86400:
+                after = min((start + 86400 - max(cut, start)) / 86400, 1.0)
+                for gainer in ev.displacement.gainers:
+                    _spread(
+                        plan,
+                        rng,
+                        f"gained:{event_id}",
+                        list(gainer.prefixes),
+                        round(gainer.spam_per_day * after),
+                        max(cut, start),
+                        start + 86400,
+                    )
             if ev.move and day >= ev.move.from_day:
                 _spread(
                     plan,
@@ -351,6 +382,11 @@ def generate_spam(
             "group": pl.String,
         },
     ).sort("arrival_time", "member")
+    for event_id, truth in events.items():
+        gained = messages.filter(pl.col("group") == f"gained:{event_id}")
+        for (asn,), rows_of in gained.group_by(pl.col("expected_origins").list.first()):
+            truth.gained[int(asn)] = rows_of.height
+        truth.gained = dict(sorted(truth.gained.items()))
     scenario.files.extend(archives)
     return SpamTruth(archives, urls, messages, events, messages_per_unit, list(archives))
 

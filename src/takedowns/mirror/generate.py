@@ -8,7 +8,9 @@ What is planted is known exactly (:class:`Scenario`): each event's target networ
 their published pre-event prefixes (``data/reference/events.csv``) until the planted cut-off
 and none after it, one prefix per event is re-announced by a new origin some days later, and
 the AS relationships lose the targets' provider links from the month after the cut-off.
-Tests assert that the analysis finds this.
+With ``displacement="one"`` or ``"many"`` a share of each target's spam sources and listed
+space moves at the cut-off to the event's successor ASN or to ten other networks
+(:class:`PlantedDisplacement`). Tests assert that the analysis finds this.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ from takedowns.study import events, selected_days, selected_months
 
 #: Documentation ASNs (RFC 5398) for planted new origins, so nothing planted looks real.
 NEW_ORIGIN_BASE = 64500
+#: Private ASNs (RFC 6996) for the networks a planted displacement moves to (16 per event),
+#: where the reference table names no successor.
+GAINER_ASN_BASE = 64512
+#: The space of the gaining networks: 5.<16 * event index>.0.0/12 per event, one /16 slot
+#: per network (5.0.0.0/8 holds no background, published or documentation prefix here).
+GAINER_SPACE_FIRST_OCTET = 5
+#: Displacement modes of :func:`generate_mirror`, and the number of gaining networks of each.
+DISPLACEMENT_GAINERS = {"none": 0, "one": 1, "many": 10}
+#: Spam messages per day from a target's own prefixes before its cut-off when a displacement
+#: is planted (enough for the moved share to be measurable; 2 otherwise).
+DISPLACED_TARGET_PER_DAY = 40
 #: CAIDA switched pfx2as from the oix to the rv2 collector in late March 2008.
 RV2_FROM = dt.date(2008, 3, 25)
 SYNTHETIC_NOTE = (
@@ -79,6 +92,48 @@ class PlantedMove:
     from_day: dt.date
 
 
+@dataclass(frozen=True)
+class PlantedGainer:
+    """A network that gains a planted share of the target's activity from the cut-off on.
+
+    It originates ``prefixes`` (``addresses`` in all) on every day of the mirror; they are
+    listed from the cut-off on, and it sends ``spam_per_day`` messages a day after it (pro
+    rata on the cut-off day).
+    """
+
+    asn: int
+    prefixes: tuple[str, ...]
+    addresses: int
+    spam_per_day: int
+    successor: bool  # named a successor of the event in data/reference/events.csv
+
+
+@dataclass(frozen=True)
+class PlantedDisplacement:
+    """What of a target's activity moves at its cut-off, and where to.
+
+    ``mode`` ``one``: all of the moved share goes to one network (the event's first successor
+    in data/reference/events.csv, else a private ASN); ``many``: it is split evenly over ten
+    networks. Before the cut-off the target sends ``target_spam_per_day`` messages a day and
+    has ``target_addresses`` listed; after it the gainers together send about ``share`` of
+    that volume and have about ``share`` of that space listed (whole /24s, at least one each).
+    """
+
+    mode: str
+    share: float
+    target_spam_per_day: int
+    target_addresses: int
+    gainers: tuple[PlantedGainer, ...]
+
+    @property
+    def gained_spam_per_day(self) -> int:
+        return sum(g.spam_per_day for g in self.gainers)
+
+    @property
+    def gained_addresses(self) -> int:
+        return sum(g.addresses for g in self.gainers)
+
+
 @dataclass
 class PlantedEvent:
     """What the generator planted for one event."""
@@ -88,6 +143,7 @@ class PlantedEvent:
     prefixes: dict[int, tuple[str, ...]]
     providers: dict[int, tuple[int, ...]]
     move: PlantedMove | None
+    displacement: PlantedDisplacement | None = None
 
 
 @dataclass
@@ -114,12 +170,68 @@ class Scenario:
                 out += [(p, asn) for asn, ps in ev.prefixes.items() for p in ps]
             if ev.move and day >= ev.move.from_day:
                 out.append((ev.move.prefix, ev.move.new_origin))
+            if ev.displacement:
+                out += [(p, g.asn) for g in ev.displacement.gainers for p in g.prefixes]
         return out
 
     def address_space(self, asn: int, day: dt.date) -> int:
         """Distinct addresses ``asn`` originates on ``day`` (nested prefixes counted once)."""
         nets = [ipaddress.ip_network(p) for p, a in self.origins_on(day) if a == asn]
         return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
+
+
+def event_successors(event_id: str) -> list[int]:
+    """The event's successor ASNs in data/reference/events.csv, in the file's order."""
+    table = load_events().filter(
+        (pl.col("event_id") == event_id)
+        & (pl.col("fact") == "network")
+        & (pl.col("role") == "successor")
+    )
+    return list(dict.fromkeys(int(a) for a in table["asn"]))
+
+
+def _blocks(base: int, slash24s: int) -> tuple[str, ...]:
+    """``slash24s`` /24s from the aligned address ``base`` on, as few CIDR blocks."""
+    out, at = [], base
+    for bit in reversed(range(slash24s.bit_length())):
+        if slash24s >> bit & 1:
+            out.append(str(ipaddress.ip_network((at, 24 - bit))))
+            at += 256 << bit
+    return tuple(out)
+
+
+def plan_displacement(
+    index: int,
+    event_id: str,
+    prefixes: Mapping[int, Sequence[str]],
+    mode: str,
+    share: float,
+    target_spam_per_day: int = DISPLACED_TARGET_PER_DAY,
+) -> PlantedDisplacement | None:
+    """The planted move of event number ``index`` (``mode`` in :data:`DISPLACEMENT_GAINERS`).
+
+    Each gainer gets its own /16 slot of 5.<16 * index>.0.0/12 and an even part of the moved
+    space and spam (at least one /24 and one message a day each).
+    """
+    if mode not in DISPLACEMENT_GAINERS:
+        raise ValueError(f"displacement {mode!r}: choose one of {sorted(DISPLACEMENT_GAINERS)}")
+    n = DISPLACEMENT_GAINERS[mode]
+    if n == 0:
+        return None
+    if not 0 < share <= 1:
+        raise ValueError(f"displacement_share {share}: it must be in (0, 1]")
+    nets = [ipaddress.ip_network(p) for ps in prefixes.values() for p in ps]
+    target_addresses = sum(x.num_addresses for x in ipaddress.collapse_addresses(nets))
+    slash24s = min(max(1, round(share * target_addresses / 256 / n)), 256)
+    spam = max(1, round(share * target_spam_per_day / n))
+    successors = event_successors(event_id) if mode == "one" else []
+    gainers = []
+    for j in range(n):
+        base = (GAINER_SPACE_FIRST_OCTET << 24) | ((16 * index + j) << 16)
+        asn = successors[0] if successors else GAINER_ASN_BASE + 16 * index + j
+        blocks = _blocks(base, slash24s)
+        gainers.append(PlantedGainer(asn, blocks, 256 * slash24s, spam, bool(successors)))
+    return PlantedDisplacement(mode, share, target_spam_per_day, target_addresses, tuple(gainers))
 
 
 def _snapshot_time(day: dt.date, rng: random.Random) -> dt.datetime:
@@ -190,8 +302,18 @@ def generate_mirror(
     move_after_days: int = 2,
     plant_effects: bool = True,
     include_routing: bool = True,
+    displacement: str = "none",
+    displacement_share: float = 0.5,
 ) -> Scenario:
     """Write the archive tree for the days ``config`` selects and return its ground truth.
+
+    ``displacement`` ``"one"`` or ``"many"`` plants a move at each event's cut-off: the target
+    sends :data:`DISPLACED_TARGET_PER_DAY` spam messages a day before it, and from it on
+    ``displacement_share`` of that volume and of the target's listed space comes from the
+    event's successor (``one``) or from ten other networks (``many``); what moved where is
+    ``scenario.events[e].displacement`` (:class:`PlantedDisplacement`), and what was written
+    ``scenario.spam.events[e].gained`` and ``scenario.blocklists.gained[e]``. ``"none"`` (the
+    default) writes exactly what it always did.
 
     With ``plant_effects=False`` nothing that the analysis measures is planted: spam volume
     and its mix of sending networks stay level across every cut-off, no prefix moves to a new
@@ -224,6 +346,7 @@ def generate_mirror(
             prefixes,
             published_providers(ev.event_id, ev.asns),
             move,
+            plan_displacement(i, ev.event_id, prefixes, displacement, displacement_share),
         )
     scenario = Scenario(
         days=days,
