@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from takedowns.calibration import COLUMNS, run_calibration, verdict
 
@@ -22,7 +23,7 @@ def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> N
     )
     written = pl.read_csv(tmp_path / "summary.csv")
     assert tuple(written.columns) == COLUMNS
-    assert written.height == summary.height == 4 * 2 * 2  # estimators x estimands x effects
+    assert written.height == summary.height == 5 * 2 * 2  # estimators x estimands x effects
     assert set(written["scenario"]) == {"pre90_post30"} and set(written["rho"]) == {0.5}
     assert (written["n_series"] == 40).all()
     for row in written.iter_rows(named=True):
@@ -30,7 +31,7 @@ def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> N
         assert math.isnan(row["power"]) == null
         assert math.isnan(row["false_positive_rate"]) != null
         assert 0.0 <= row["coverage"] <= 1.0 and abs(row["bias"]) < 0.1
-    arma = written.filter(pl.col("estimator") == "log_arma:immediate")
+    arma = written.filter(pl.col("estimator") == "log_arma_baseline:immediate")
     assert arma["coverage"].min() >= 0.8  # 40 series: a 95 % interval covers 34-40 of them
     drop = arma.filter(pl.col("planted_effect") == -0.6)
     assert drop["power"].item() > 0.9  # a 60 % drop is seen
@@ -38,6 +39,10 @@ def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> N
     verdicts = pl.read_csv(tmp_path / "verdict.csv")
     assert set(verdicts["estimator"]) == set(written["estimator"])
     assert not verdicts["passes"].any()  # 40 series per cell can never pass (needs 500)
+    assert not verdicts["within_2se"].any()
+    assert verdicts["mc_se"].to_list() == pytest.approx([(0.05 * 0.95 / 40) ** 0.5] * 10)
+    primary = verdicts.filter(pl.col("primary"))["estimator"].to_list()
+    assert primary == ["log_arma_baseline:immediate", "log_arma_baseline:window_average"]
 
 
 def test_verdict_applies_the_goal() -> None:
@@ -64,3 +69,9 @@ def test_verdict_applies_the_goal() -> None:
     assert out["narrow"]["passes_up_to_rho"] == 0.5  # meets the goal at rho 0.5, not at 0.9
     assert not out["wide"]["passes"]  # over-covering wastes power: outside [0.93, 0.97]
     assert out["wide"]["passes_up_to_rho"] is None
+    assert out["good"]["cells_failing"] == 0 and out["narrow"]["cells_failing"] == 1
+    # 0.90 is 4 s.e. (0.0097 at 500 series) below 0.93: not noise; 0.99 is 2.05 s.e. above
+    assert out["good"]["within_2se"] and not out["narrow"]["within_2se"]
+    assert not out["wide"]["within_2se"]
+    near = verdict(pl.DataFrame([cell("near", 0.925, 0.07)]))
+    assert near["within_2se"].item() and not near["passes"].item()

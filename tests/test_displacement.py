@@ -367,3 +367,38 @@ def test_calibration_rows_smoke() -> None:
     assert wdq_rows["coverage"].min() >= 0.6  # 30 series: a loose smoke bound
     assert got["n_series"].unique().to_list() == [30]
     assert calibration_rows(30, [0.5], seed=1).equals(got)
+
+
+def test_vectorized_hhi_factors_match_the_per_series_ones() -> None:
+    """The calibration's batched persistence factors equal concentration's, series by series."""
+    from takedowns.concentration import persistence_factor_of_days
+    from takedowns.displacement_calibration import hhi_persistence_factors
+    from takedowns.simulate import SeriesModel, simulate_network_activity
+
+    model = SeriesModel(n_days=120, t0=90, rho=0.9)
+    sim = simulate_network_activity(
+        model, 4, np.random.default_rng(5), n_buffer=3, n_control=5, movers=0, moved_share=0.0
+    )
+    days = np.swapaxes(sim.activity, 1, 2).astype(np.float64)
+    pre, post = hhi_persistence_factors(days[:, :90], days[:, 90:], 7)
+    for s in range(4):
+        one = persistence_factor_of_days(days[s, :90], days[s, 90:], 7)
+        assert (pre[s], post[s]) == pytest.approx(one, rel=1e-12)
+    assert (post >= 1).all() and post.max() > 1.05  # a 30-day window under drift: stretched
+
+
+def test_percentile_interval_matches_nanquantile() -> None:
+    rng = np.random.default_rng(2)
+    draws = rng.normal(size=(20, 3, 199))
+    draws[draws > 2.0] = np.nan
+    draws[0, 1, 7] = np.inf
+    draws[5, 2, :] = np.nan  # no finite draw
+    low, high = resampling.percentile_interval(draws, 0.9, axis=-1)
+    clean = np.where(np.isfinite(draws), draws, np.nan)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want_low, want_high = np.nanquantile(clean, [0.05, 0.95], axis=-1)
+    np.testing.assert_allclose(low, want_low, rtol=1e-12)
+    np.testing.assert_allclose(high, want_high, rtol=1e-12)
+    assert np.isnan(low[5, 2]) and low.shape == (20, 3)
+    first, last = resampling.percentile_interval(np.arange(11.0)[:, None], 0.8, axis=0)
+    assert (first[0], last[0]) == pytest.approx((1.0, 9.0))

@@ -17,11 +17,15 @@ import pytest
 from takedowns.qc import MalformedInput
 from takedowns.spamtrap import (
     DEFAULT_EXCHANGER,
+    MIN_JUDGED_MESSAGES,
+    ExchangerMismatch,
     TrapGrammar,
+    edge_by_host,
     header_block,
     member_problem,
     normalize_archive,
     parse_trap_received,
+    topmost_by_host,
 )
 from takedowns.stream7z import SevenZipError, iter_member_heads
 
@@ -403,3 +407,98 @@ def test_memory_stays_bounded_for_a_huge_member(tmp_path: Path) -> None:
     # The LZMA2 decoder's dictionary (8 MiB at py7zr's default preset) dominates the peak.
     assert peaks[1] < 40 * 2**20, f"peak {peaks[1] / 2**20:.1f} MiB"
     assert abs(peaks[1] - peaks[0]) < 2**20, [p / 2**20 for p in peaks]
+
+
+# --------------------------------------------------------------------------------------------
+# The exchanger self-check
+
+
+def _month_members(when: dt.datetime, hosts: dict[str, int], first: int = 0) -> list:
+    """Members arriving in ``when``'s month, ``hosts[h]`` of them received by host ``h``."""
+    out, n = [], first
+    for host, count in hosts.items():
+        for _ in range(count):
+            out.append((name_for(when + dt.timedelta(minutes=n), n), message(exchanger=host)))
+            n += 1
+    return out
+
+
+def test_receiving_host_skips_qmail_lines_and_internal_hops() -> None:
+    assert topmost_by_host(message(exchanger="MX13.FutureQuest.net")) == "mx13.futurequest.net"
+    qmail = b"Received: (qmail 1 invoked by uid 0); 1 Jan 2008\nSubject: x\n"
+    assert topmost_by_host(qmail) is None and edge_by_host(qmail) is None
+    assert topmost_by_host(b"Subject: none\n") is None
+    forwarded = (  # the 2005 form: the owner's own forwarding above the trap's header
+        b"Received: from localhost (localhost [127.0.0.1])\r\n"
+        b"  by home.example.org ([192.168.1.3]); 06 May 2005 10:58:40 -0000\r\n"
+        b"Received: from zak.futurequest.net ([127.0.0.1])\r\n  by localhost ([127.0.0.1])\r\n"
+        b"  with SMTP via TCP; 06 May 2005 10:58:40 -0000\r\n"
+    ) + message(exchanger="zak.futurequest.net", eol="\r\n")
+    assert topmost_by_host(forwarded) == "home.example.org"
+    assert edge_by_host(forwarded) == "zak.futurequest.net"
+
+
+def test_right_pattern_passes_and_records_the_share(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 5, 3, tzinfo=dt.UTC)
+    members = _month_members(t, {"mx13.futurequest.net": 20, "zak.futurequest.net": 8})
+    members += _month_members(t, {"relay.example.org": 2}, first=100)
+    write_7z(tmp_path / "2008.7z", members)
+    qc = normalize_archive(
+        tmp_path / "2008.7z",
+        tmp_path / "m.parquet",
+        source_file="2008.7z",
+        exchangers_out=tmp_path / "x.parquet",
+    )
+    note = json.loads(qc.note)
+    assert note["exchanger_share"] == {"2008-05": pytest.approx(28 / 30, abs=1e-6)}
+    assert note["exchanger_months_not_judged"] == [] and note["min_exchanger_share"] == 0.9
+    tally = read(tmp_path / "x.parquet")
+    assert tally.columns == ["archive", "month", "by_host", "matched", "messages"]
+    assert tally.rows() == [
+        ("2008.7z", dt.date(2008, 5, 1), "mx13.futurequest.net", True, 20),
+        ("2008.7z", dt.date(2008, 5, 1), "zak.futurequest.net", True, 8),
+        ("2008.7z", dt.date(2008, 5, 1), "relay.example.org", False, 2),
+    ]
+    assert read(tmp_path / "m.parquet").height == 30
+
+
+def test_wrong_pattern_fails_naming_the_top_hosts_and_the_key(tmp_path: Path) -> None:
+    t = dt.datetime(2008, 5, 3, tzinfo=dt.UTC)
+    hosts = {f"mx{i}.futurequest.net": 10 - i for i in range(1, 8)}  # 9, 8, ..., 3
+    write_7z(tmp_path / "2008.7z", _month_members(t, hosts))
+    with pytest.raises(ExchangerMismatch) as err:
+        normalize_archive(
+            tmp_path / "2008.7z",
+            tmp_path / "m.parquet",
+            source_file="2008.7z",
+            exchanger_pattern=r"zak\.futurequest\.net",
+            exchangers_out=tmp_path / "x.parquet",
+        )
+    text = str(err.value)
+    assert text.startswith("2008.7z: in 2008-05 ") and "found in 0 of 42 messages (0.0%)" in text
+    top = "mx1.futurequest.net 9, mx2.futurequest.net 8, mx3.futurequest.net 7, "
+    assert top + "mx4.futurequest.net 6, mx5.futurequest.net 5." in text
+    assert "mx6.futurequest.net" not in text
+    assert "spamtrap.exchanger_pattern" in text and "spamtrap.min_exchanger_share" in text
+    assert not (tmp_path / "m.parquet").exists() and not (tmp_path / "x.parquet").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    qc = normalize_archive(  # the check can be turned off
+        tmp_path / "2008.7z",
+        tmp_path / "m.parquet",
+        exchanger_pattern=r"zak\.futurequest\.net",
+        min_exchanger_share=0,
+    )
+    assert json.loads(qc.note)["relay_status"] == {"no_trap_received": 42}
+
+
+def test_thin_month_is_not_judged(tmp_path: Path) -> None:
+    may, june = dt.datetime(2008, 5, 3, tzinfo=dt.UTC), dt.datetime(2008, 6, 3, tzinfo=dt.UTC)
+    thin = MIN_JUDGED_MESSAGES - 1
+    members = _month_members(may, {"mx13.futurequest.net": 25})
+    members += _month_members(june, {"relay.example.org": thin}, first=100)
+    write_7z(tmp_path / "2008.7z", members)
+    qc = normalize_archive(tmp_path / "2008.7z", tmp_path / "m.parquet")
+    note = json.loads(qc.note)
+    assert note["exchanger_share"] == {"2008-05": 1.0, "2008-06": 0.0}
+    assert note["exchanger_months_not_judged"] == ["2008-06"]
+    assert qc.records_kept == 25 + thin

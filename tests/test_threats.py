@@ -15,6 +15,7 @@ from takedowns.threats import (
     churn_around_events,
     collector_switch_day,
     event_spans,
+    exchanger_share_row,
     outage_days,
     overlapping_events,
     pfx2as_level_shift,
@@ -31,6 +32,26 @@ EVENTS = {
 }
 SPANS = event_spans(EVENTS, pre_days=90, post_days=90)
 D = dt.date
+
+
+def exchangers() -> pl.DataFrame:
+    """spam_exchangers: Oct 2008 all matched, Nov 38 of 40, Dec 0 of 5 (a thin month)."""
+    return pl.DataFrame(
+        {
+            "archive": "2008.7z",
+            "month": [D(2008, 10, 1), D(2008, 11, 1), D(2008, 11, 1), D(2008, 12, 1)],
+            "by_host": ["zak.futurequest.net", "mx1.futurequest.net", None, "other.example"],
+            "matched": [True, True, False, False],
+            "messages": [100, 38, 2, 5],
+        }
+    )
+
+
+def test_exchanger_share_row() -> None:
+    row = exchanger_share_row(exchangers().filter(pl.col("month") == D(2008, 12, 1)))
+    assert row["value"] == 0.0 and "no month has" in row["note"]
+    empty = exchanger_share_row(exchangers().clear())
+    assert empty["value"] is None
 
 
 def calendar(first: dt.date, last: dt.date) -> pl.Series:
@@ -206,6 +227,7 @@ def test_threats_table_gathers_every_threat() -> None:
         blocklist_snapshots=snapshots(),
         address_space=address_space(0.02),
         asrel_snapshots=pl.DataFrame({"snapshot_date": [D(2007, m, 1) for m in range(1, 13)]}),
+        spam_exchangers=exchangers(),
     )
     assert table.schema == pl.Schema(THREATS_SCHEMA)
     threats = set(table["threat"])
@@ -223,6 +245,7 @@ def test_threats_table_gathers_every_threat() -> None:
         "asrel_max_staleness_days",
         "asrel_days_to_next_snapshot",
         "overlapping_windows",
+        "trap_exchanger_share",
     }
 
     def value(threat: str, event: str | None = None) -> float | None:
@@ -240,5 +263,8 @@ def test_threats_table_gathers_every_threat() -> None:
     assert value("asrel_max_staleness_days", "rbn") == 65.0  # 4 Feb 2008 - 1 Dec 2007
     assert value("asrel_max_staleness_days", "mccolo") == 435.0  # 8 Feb 2009 - 1 Dec 2007
     assert value("overlapping_windows", "intercage") == 129.0
+    assert value("trap_exchanger_share") == pytest.approx(0.95)  # Nov; Dec (thin) not judged
+    notes = table.filter(pl.col("threat") == "trap_exchanger_share")["note"][0]
+    assert "2008-11 (2008.7z)" in notes and "38 of 40" in notes
     only = threats_table(EVENTS, pre_days=20, post_days=20)
     assert only.is_empty() and only.columns == list(THREATS_SCHEMA)

@@ -720,8 +720,10 @@ def versions_to_days(
     return out.rename({"__in_force": time_col}).sort([*groups, day_col])
 
 
-def calibration_rows(n_series: int, rhos: Sequence[float], seed: int) -> pl.DataFrame:
+def calibration_rows(
+    n_series: int, rhos: Sequence[float], seed: int, *, processes: int = 1
+) -> pl.DataFrame:
     """The displacement calibration table (see :mod:`takedowns.displacement_calibration`)."""
     from takedowns.displacement_calibration import calibration_rows as rows
 
-    return rows(n_series, rhos, seed)
+    return rows(n_series, rhos, seed, processes=processes)

@@ -20,18 +20,21 @@ persistence correction), ``buffer_share_change``, ``displacement_class``; and, u
 persistent drift with nothing changed, the pre/post HHI change of
 :func:`takedowns.concentration.bootstrap_indices` with independent days
 (``hhi_change_iid_days``), blocks (``hhi_change_block_days``) or blocks with the
-persistence correction (``hhi_change_block_days_corrected``).
+persistence correction (``hhi_change_block_days_corrected``), vectorized over series here
+(the same computation as :func:`takedowns.concentration.bootstrap_indices` per series).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
 import polars as pl
 
-from takedowns import concentration
+from takedowns import resampling
 from takedowns.displacement import (
     BootstrapPlan,
     classify_gains,
@@ -145,62 +148,140 @@ def _displacement_cells(
     return rows
 
 
+def _hhi(totals: np.ndarray) -> np.ndarray:
+    """HHI (sum of squared shares) along the last axis; NaN without any weight."""
+    total = totals.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = totals / total[..., None]
+        return np.where(total > 0, (shares * shares).sum(axis=-1), np.nan)
+
+
+def _daily_hhi(days: np.ndarray) -> np.ndarray:
+    """HHI of every day ``(S, n, owners) -> (S, n)``; a day without weight takes its mean."""
+    h = _hhi(days)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a series without any weight
+        mean = np.nanmean(h, axis=1, keepdims=True)
+    return np.where(np.isfinite(h), h, np.nan_to_num(mean, nan=0.0))
+
+
+def hhi_persistence_factors(
+    pre: np.ndarray, post: np.ndarray, block_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Persistence factors (pre, post), each ``(S,)``, of day-by-owner windows ``(S, n, O)``.
+
+    Vectorized over series, as :func:`takedowns.concentration.persistence_factor_of_days`
+    computes them for one: the autocorrelation of the daily HHI series of both windows
+    (:func:`takedowns.resampling.persistence_acf`), then
+    :func:`takedowns.resampling.persistence_factor` for blocks of ``block_days``.
+    """
+    series = [_daily_hhi(pre), _daily_hhi(post)]
+    n_pre, n_post = pre.shape[1], post.shape[1]
+    acf = resampling.persistence_acf(series, max(n_pre, n_post))
+    return (
+        resampling.persistence_factor(acf, n_pre, block_days),
+        resampling.persistence_factor(acf, n_post, block_days),
+    )
+
+
+def _hhi_draws(
+    days: np.ndarray,
+    block_days: int | None,
+    scale: np.ndarray,
+    rng: np.random.Generator,
+    chunk: int = 64,
+) -> np.ndarray:
+    """Bootstrap HHI of one window per series: ``(S, n, O) -> (S, N_RESAMPLES)``.
+
+    Independent days (``block_days`` None) or circular blocks; each resample's owner totals
+    are stretched from the observed ones by ``scale`` (S,) and floored at 0, as
+    :func:`takedowns.concentration.bootstrap_indices` does for one series.
+    """
+    n_series, n_days, _ = days.shape
+    scheme = "iid" if block_days is None else "circular"
+    observed = days.sum(axis=1)[:, None, :]
+    out = np.empty((n_series, N_RESAMPLES))
+    for start in range(0, n_series, chunk):
+        rows = slice(start, min(n_series, start + chunk))
+        counts = resampling.batched_day_counts(
+            rng, rows.stop - start, n_days, N_RESAMPLES, block_days or 1, scheme
+        )
+        drawn = np.einsum("sbn,sno->sbo", counts, days[rows])
+        stretched = observed[rows] + scale[rows, None, None] * (drawn - observed[rows])
+        out[rows] = _hhi(np.maximum(stretched, 0.0))
+    return out
+
+
 def _hhi_false_positives(rho: float, n: int, rng: np.random.Generator) -> list[dict]:
     """FPR of the pre/post HHI change interval when nothing changes, three bootstraps.
 
     Independent days (the old default), circular blocks of ``PLAN.block_days`` days, and
-    those blocks with the persistence correction of :func:`takedowns.concentration.
-    persistence_factor_of_days`; the same simulated series for all three.
+    those blocks with the persistence correction (:func:`hhi_persistence_factors`); the same
+    simulated series for all three, every series at once.
     """
     sim, *_ = _simulate(rho, 0.0, 0, 30, n, rng)
     days = np.swapaxes(sim.activity, 1, 2).astype(np.float64)  # (S, days, networks)
+    pre, post = days[:, :PRE_DAYS], days[:, PRE_DAYS:]
+    ones = np.ones(n)
+    corrected = hhi_persistence_factors(pre, post, PLAN.block_days)
     variants = {
-        "hhi_change_iid_days": (None, False),
-        "hhi_change_block_days": (PLAN.block_days, False),
-        "hhi_change_block_days_corrected": (PLAN.block_days, True),
+        "hhi_change_iid_days": (None, (ones, ones)),
+        "hhi_change_block_days": (PLAN.block_days, (ones, ones)),
+        "hhi_change_block_days_corrected": (PLAN.block_days, corrected),
     }
     rows = []
-    for name, (block, corrected) in variants.items():
-        excluded = np.zeros(n, dtype=bool)
-        for s in range(n):
-            pre, post = days[s, :PRE_DAYS], days[s, PRE_DAYS:]
-            scales = (1.0, 1.0)
-            if corrected:
-                scales = concentration.persistence_factor_of_days(pre, post, PLAN.block_days)
-            draws = [
-                concentration.bootstrap_indices(
-                    window, N_RESAMPLES, rng, block_days=block, block_scheme="circular", scale=f
-                )["hhi"]
-                for window, f in zip((pre, post), scales, strict=True)
-            ]
-            low, high = np.quantile(draws[1] - draws[0], [0.025, 0.975])
-            excluded[s] = low > 0 or high < 0
+    for name, (block, (scale_pre, scale_post)) in variants.items():
+        change = _hhi_draws(post, block, scale_post, rng) - _hhi_draws(pre, block, scale_pre, rng)
+        low, high = resampling.percentile_interval(change, PLAN.confidence, axis=1)
+        excluded = (low > 0) | (high < 0)
         rows.append(
             _row(name, "post30_no_change_drift", rho, 0.0, n, false_positive_rate=excluded.mean())
         )
     return rows
 
 
-def calibration_rows(n_series: int, rhos: Sequence[float], seed: int) -> pl.DataFrame:
-    """The displacement calibration table (columns :data:`COLUMNS`), reproducible by ``seed``.
+def rho_jobs(rhos: Sequence[float], seed: int) -> list[tuple[float, int]]:
+    """The study's independent jobs: one ``(rho, seed)`` per rho, seeds drawn from ``seed``."""
+    seeds = np.random.SeedSequence(seed).generate_state(len(rhos))
+    return [(float(rho), int(s)) for rho, s in zip(rhos, seeds, strict=True)]
 
-    Cells: every rho x post window (30, 90 days) x planted drop x number of movers (a drop
-    of 0 moves nothing, so it is run once per rho and window), plus the HHI-change
-    false-positive cells per rho.
-    """
+
+def rows_for_rho(n_series: int, rho: float, seed: int) -> pl.DataFrame:
+    """Every cell of one rho (see :func:`calibration_rows`), reproducible by ``seed``."""
     if n_series < 2:
         raise ValueError(f"n_series must be at least 2, not {n_series}")
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
-    for rho in rhos:
-        for post_days in POST_DAYS:
-            for drop in DROPS:
-                for movers in MOVERS if drop != 0 else (0,):
-                    rows.extend(_displacement_cells(rho, drop, movers, post_days, n_series, rng))
-        rows.extend(_hhi_false_positives(rho, n_series, rng))
+    for post_days in POST_DAYS:
+        for drop in DROPS:
+            for movers in MOVERS if drop != 0 else (0,):
+                rows.extend(_displacement_cells(rho, drop, movers, post_days, n_series, rng))
+    rows.extend(_hhi_false_positives(rho, n_series, rng))
     return pl.DataFrame(rows, schema=dict.fromkeys(COLUMNS)).select(
         pl.col("estimator", "scenario").cast(pl.String),
         pl.col("rho", "planted_effect").cast(pl.Float64),
         pl.col("n_series").cast(pl.Int64),
         pl.col("coverage", "false_positive_rate", "power", "bias").cast(pl.Float64),
     )
+
+
+def calibration_rows(
+    n_series: int, rhos: Sequence[float], seed: int, *, processes: int = 1
+) -> pl.DataFrame:
+    """The displacement calibration table (columns :data:`COLUMNS`), reproducible by ``seed``.
+
+    Cells: every rho x post window (30, 90 days) x planted drop x number of movers (a drop
+    of 0 moves nothing, so it is run once per rho and window), plus the HHI-change
+    false-positive cells per rho. Each rho is an independent job (:func:`rho_jobs`), run
+    in ``processes`` worker processes; the table does not depend on ``processes``.
+    """
+    if n_series < 2:
+        raise ValueError(f"n_series must be at least 2, not {n_series}")
+    jobs = rho_jobs(rhos, seed)
+    if processes > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            rhos_, seeds = [rho for rho, _ in jobs], [s for _, s in jobs]
+            frames = list(pool.map(rows_for_rho, [n_series] * len(jobs), rhos_, seeds))
+    else:
+        frames = [rows_for_rho(n_series, rho, s) for rho, s in jobs]
+    return pl.concat(frames)

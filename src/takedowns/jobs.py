@@ -373,8 +373,49 @@ def _read_table(path: Path) -> pl.DataFrame:
     return pl.read_csv(path, try_parse_dates=True, infer_schema_length=None)
 
 
+def _noise_baseline(
+    study_daily: pl.DataFrame, fits: Sequence[_EventFit], config: Mapping[str, Any]
+) -> pl.DataFrame:
+    """The trap's days outside every event's windows: where the log-ARMA fit learns the
+    noise's autocorrelation (a day without any mail is a trap outage, not a zero)."""
+    pre, post = config["windows"]["pre_days"], max(config["windows"]["post_days"])
+    outside = pl.lit(True)
+    for fit in fits:
+        d0 = fit.t0.date()
+        outside = outside & ~pl.col("day").is_between(
+            d0 - dt.timedelta(days=pre), d0 + dt.timedelta(days=post), closed="left"
+        )
+    return study_daily.filter(outside).with_columns(
+        covered=pl.col("covered") & (pl.col("count") > 0)
+    )
+
+
+def _fit_effect(
+    series: pl.DataFrame,
+    fit: _EventFit,
+    kwargs: dict[str, Any],
+    baseline: pl.DataFrame | None,
+) -> tuple[Any, str]:
+    """One volume fit, and the error model it used.
+
+    ``log_arma`` learns its noise on ``baseline`` (the calibrated estimator) when it holds
+    enough days; otherwise it falls back to the window alone, and says so.
+    """
+    from takedowns import effects
+
+    if kwargs["family"] != "log_arma" or baseline is None:
+        return effects.its_effect(series, fit.t0, **kwargs), "window"
+    try:
+        return effects.its_effect(series, fit.t0, noise_baseline=baseline, **kwargs), "baseline"
+    except effects.InsufficientDataError as exc:
+        if "noise baseline" not in str(exc):
+            raise
+        return effects.its_effect(series, fit.t0, **kwargs), f"window ({exc})"
+
+
 def spam_effects(
     daily: Path,
+    study_daily: Path,
     cutoffs: Path,
     out_effects: Path,
     out_recovery: Path,
@@ -383,7 +424,9 @@ def spam_effects(
 ) -> None:
     """ITS effect per event, post window and family; recovery times per event.
 
-    ``daily``: CSV/Parquet of analysis/spam_event_daily.sql (event_id, day, count, covered).
+    ``daily``: CSV/Parquet of analysis/spam_event_daily.sql (event_id, day, count, covered);
+    ``study_daily``: analysis/spam_study_daily.sql, whose days outside every event window are
+    the noise baseline of the ``log_arma`` fit (``error_model`` says whether it was used).
     Each post window ends before the next event's t0; the shocks that
     ``data/reference/events.csv`` dates inside a window (an upstream that restored the target
     for a while) get a one-day pulse dummy; ``events.<id>.donut_days`` after t0 are left out
@@ -394,16 +437,19 @@ def spam_effects(
     with job_log(log) as logger:
         counts = _read_table(Path(daily))
         cfg = config["effects"]
+        plans = _event_fits(config, Path(cutoffs))
+        baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
         fits, recoveries = [], []
-        for fit in _event_fits(config, Path(cutoffs)):
+        for fit in plans:
             series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
             for k in config["windows"]["post_days"]:
                 for family in cfg["families"]:
                     row: dict[str, Any] = {"event_id": fit.event_id, "t0": fit.t0, "post_days": k}
                     kwargs = _effect_kwargs(config, fit, family=family, post_days=k)
                     try:
-                        row.update(effects.its_effect(series, fit.t0, **kwargs).as_row())
-                        row["note"] = ""
+                        effect, error_model = _fit_effect(series, fit, kwargs, baseline)
+                        row.update(effect.as_row())
+                        row.update(error_model=error_model, note="")
                     except effects.InsufficientDataError as exc:
                         row.update({"family": family, "note": str(exc)})
                     logger.info(
@@ -432,7 +478,12 @@ def spam_effects(
 
 
 def sensitivity(
-    daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
+    daily: Path,
+    study_daily: Path,
+    cutoffs: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
 ) -> None:
     """Per event, the primary volume fit and one change of it at a time
     (:mod:`takedowns.sensitivity`): pre window, slope, pre-trend, HAC lags, family, outage
@@ -444,11 +495,16 @@ def sensitivity(
         counts = _read_table(Path(daily))
         rule = config["verdict"]
         tables = []
-        for fit in _event_fits(config, Path(cutoffs)):
+        plans = _event_fits(config, Path(cutoffs))
+        baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
+        for fit in plans:
             series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
             primary = _effect_kwargs(
                 config, fit, family=rule["family"], post_days=rule["post_days"]
             )
+            _, error_model = _fit_effect(series, fit, primary, baseline)
+            if error_model == "baseline":  # the primary fit as the answer reads it
+                primary["noise_baseline"] = baseline
             table = sensitivity_table(series, fit.t0, variants=default_variants(primary))
             tables.append(table.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
             logger.info("%s: %d variants", fit.event_id, table.height)
@@ -508,10 +564,13 @@ def threats(
     out: Path,
     config: Mapping[str, Any],
     log: Path | None = None,
+    *,
+    spam_exchangers: Sequence[Path] = (),
 ) -> None:
     """A number for each threat to validity that the data can bound (:mod:`takedowns.threats`):
     trap churn, outage days, Wayback capture gaps, the pfx2as collector switch, monthly
-    AS-relationship snapshots, overlapping event windows."""
+    AS-relationship snapshots, overlapping event windows, and (from ``spam_exchangers``)
+    the lowest monthly share of messages with the trap's own Received header."""
     from takedowns import analysis
     from takedowns.threats import threats_table
 
@@ -532,6 +591,11 @@ def threats(
             blocklist_snapshots=pl.concat([pl.read_parquet(p) for p in blocklist_snapshots]),
             address_space=space if switched else None,
             asrel_snapshots=months.unique().rename({"month": "snapshot_date"}),
+            spam_exchangers=(
+                pl.concat([pl.read_parquet(p) for p in spam_exchangers])
+                if spam_exchangers
+                else None
+            ),
         )
         logger.info("%d threat rows", table.height)
         analysis.write_result(table, Path(out), config)
@@ -836,9 +900,20 @@ def _blocklist_attribution(
 
 
 def normalize_spam_archive(
-    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+    raw: Path,
+    out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+    *,
+    exchangers_out: Path | None = None,
 ) -> None:
-    """Stream one yearly spam-trap archive into spam_messages and write its QC record."""
+    """Stream one yearly spam-trap archive into spam_messages and write its QC record.
+
+    ``exchangers_out``: the ``spam_exchangers`` tally (topmost ``by`` host per month); a
+    month where ``spamtrap.exchanger_pattern`` finds the trap's header in less than
+    ``spamtrap.min_exchanger_share`` of the messages fails the job.
+    """
     from takedowns import spamtrap
 
     with job_log(log) as logger:
@@ -851,8 +926,10 @@ def normalize_spam_archive(
             exchanger_pattern=s["exchanger_pattern"],
             max_header_bytes=s["max_header_bytes"],
             time_disagreement_minutes=s["time_disagreement_minutes"],
+            min_exchanger_share=s["min_exchanger_share"],
             max_skipped=config["qc"]["max_malformed_records"],
             metadata=parquet_metadata(config, source=_source_name(raw)),
+            exchangers_out=None if exchangers_out is None else Path(exchangers_out),
         )
         qc.sha256 = sha
         qc.write(Path(qc_out))

@@ -22,6 +22,15 @@ How it is read (:func:`normalize_archive`):
 * per batch of messages, the relay address is converted and classified, and the dates are
   parsed, with vectorized polars expressions; batches stream into Parquet.
 
+The self-check (:func:`check_exchanger_share`): per arrival month, each message's receiving
+``by`` host is tallied (:class:`ExchangerTally`, from the header blocks already read; the
+trap header's host, else :func:`edge_by_host`) with whether the exchanger pattern found the
+trap's header. A judged
+month (at least :data:`MIN_JUDGED_MESSAGES` messages) in which fewer than
+``min_exchanger_share`` of the messages have it is an error naming the archive, the month,
+the share, the commonest ``by`` hosts and ``spamtrap.exchanger_pattern``: a wrong pattern
+stops the run instead of leaving an empty spam series.
+
 Every message with a usable name is kept. One with no usable relay keeps a reason in
 ``relay_status`` (``no_received``, ``no_trap_received``, ``malformed_received``,
 ``no_relay_ip``, ``ipv6_relay``, ``malformed_relay_ip``, ``private_or_loopback_relay``,
@@ -32,11 +41,13 @@ in the file's QC record; a truncated or corrupt archive is an error naming the f
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -47,6 +58,7 @@ from takedowns.config import schema_defaults
 from takedowns.ipv4 import address_to_int
 from takedowns.qc import FileQC, enforce_malformed_limit
 from takedowns.stream7z import MemberHead, iter_member_heads
+from takedowns.tables import write_parquet
 
 STAGE = "spamtrap"
 #: Keyword defaults for direct calls, read from the config schema (the one place defaults
@@ -55,6 +67,12 @@ _SCHEMA_DEFAULTS = schema_defaults()["spamtrap"]
 DEFAULT_EXCHANGER: str = _SCHEMA_DEFAULTS["exchanger_pattern"]
 DEFAULT_MAX_HEADER_BYTES: int = _SCHEMA_DEFAULTS["max_header_bytes"]
 DEFAULT_TIME_DISAGREEMENT_MINUTES: float = _SCHEMA_DEFAULTS["time_disagreement_minutes"]
+DEFAULT_MIN_EXCHANGER_SHARE: float = _SCHEMA_DEFAULTS["min_exchanger_share"]
+#: A month with fewer messages than this is not judged by the exchanger self-check (a few
+#: messages cannot tell a wrong pattern from a handful of odd ones); its share is still kept.
+MIN_JUDGED_MESSAGES = 20
+#: ``by`` hosts named in the self-check's error.
+TOP_HOSTS = 5
 BATCH_ROWS = 50_000
 
 SPAM_SCHEMA: dict[str, pl.DataType] = {
@@ -95,6 +113,36 @@ _ANY_RECEIVED = re.compile(rb"^received:", re.M | re.I)
 _FROM_PART = re.compile(rb"^(?:(?P<helo>.*)[ \t]+)?\((?P<inner>[^()]*)\)$", re.S)
 _INNER = re.compile(rb"^(?:(?P<rdns>[^\s\[\]]+)[ \t]+)?\[(?P<ip>[^\[\]\s]*)\]$")
 _MAPPED_V4 = re.compile(r"^(?:ipv6:)?::ffff:(\d{1,3}(?:\.\d{1,3}){3})$", re.I)
+#: The ``by`` host (a dotted name or address, so qmail's "invoked by uid 0" is passed over)
+#: of the topmost Received header that has one, continuation lines included.
+_TOP_BY = re.compile(
+    rb"^Received:(?:[^\r\n]|\r?\n[ \t])*?(?<=[ \t(])by[ \t]+(?P<by>[\w-]+(?:\.[\w-]+)+)",
+    re.M | re.I,
+)
+#: A Received header in the trap's form, ``from ... [IPv4]`` then a ``by`` line.
+_FROM_IP_BY = re.compile(
+    rb"^Received:[ \t]*from[^\r\n]*\[(?P<ip>\d{1,3}(?:\.\d{1,3}){3})\][^\r\n]*\r?\n"
+    rb"[ \t]+by[ \t]+(?P<by>[\w-]+(?:\.[\w-]+)+)",
+    re.M | re.I,
+)
+#: Site-internal IPv4 networks (as in :func:`_relay_status`): a hop from one is not the edge.
+_INTERNAL = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    )
+)
+#: ``relay_status`` values that mean the exchanger pattern found no trap header.
+_NOT_FOUND = ("no_received", "no_trap_received")
+
+
+class ExchangerMismatch(ValueError):
+    """The exchanger pattern finds the trap's Received header in too few of a month's messages."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +264,34 @@ def parse_trap_received(block: bytes, grammar: TrapGrammar) -> TrapFields:
     return TrapFields(None, helo, rdns_text, _text(inner["ip"]), exchanger, protocol, date)
 
 
+def topmost_by_host(block: bytes) -> str | None:
+    """The ``by`` host of the topmost Received header in ``block`` that names one (lower case).
+
+    Headers without a dotted ``by`` host (qmail's ``(qmail 4063 invoked from network)``) are
+    passed over; None when no Received header names one.
+    """
+    m = _TOP_BY.search(block)
+    return None if m is None else m["by"].decode("ascii", "backslashreplace").lower()
+
+
+def edge_by_host(block: bytes) -> str | None:
+    """The host that took the message from the Internet, as a guess at the trap's exchanger.
+
+    The ``by`` host (lower case) of the topmost Received header of the form ``from ...
+    [a.b.c.d]`` + ``by <host>`` whose address is not site-internal: in the 2005 messages the topmost
+    headers are the owner's own forwarding (``by bruce-guenter.dyndns.org`` from 127.0.0.1),
+    and the trap's exchanger comes below them. Falls back to :func:`topmost_by_host`.
+    """
+    for m in _FROM_IP_BY.finditer(block):
+        try:
+            ip = ipaddress.IPv4Address(m["ip"].decode("ascii"))
+        except ValueError:
+            continue
+        if not any(ip in net for net in _INTERNAL):
+            return m["by"].decode("ascii", "backslashreplace").lower()
+    return topmost_by_host(block)
+
+
 def member_problem(name: str) -> str | None:
     """``unsafe_path`` or ``no_epoch_in_name`` for a member that cannot be used, else None."""
     parts = re.split(r"[\\/]", name)
@@ -327,6 +403,7 @@ class _Batch:
         c["exchanger"].append(f.exchanger)
         c["protocol"].append(f.protocol)
         c["date_text"].append(f.date_text)
+        c["by_host"].append(f.exchanger.lower() if f.exchanger else edge_by_host(block))
 
     def frame(self) -> pl.DataFrame:
         frame = pl.DataFrame(self.cols, schema=_RAW_COLUMNS)
@@ -347,7 +424,118 @@ _RAW_COLUMNS: dict[str, pl.DataType] = {
     "exchanger": pl.String(),
     "protocol": pl.String(),
     "date_text": pl.String(),
+    "by_host": pl.String(),
 }
+
+#: Columns of the ``spam_exchangers`` table (:meth:`ExchangerTally.table`).
+EXCHANGERS_SCHEMA: dict[str, pl.DataType] = {
+    "archive": pl.String(),
+    "month": pl.Date(),
+    "by_host": pl.String(),
+    "matched": pl.Boolean(),
+    "messages": pl.Int64(),
+}
+
+
+@dataclass
+class ExchangerTally:
+    """Messages per (arrival month, ``by`` host, trap header found), over batches.
+
+    ``by_host`` is the trap header's exchanger when the pattern found it, else
+    :func:`edge_by_host` (what the pattern should have matched).
+
+    Fed one raw batch at a time (:meth:`add`, a vectorized group-by), so the archive is
+    read once; ``matched`` is whether the exchanger pattern found the trap's Received header
+    (``relay_status`` not ``no_received`` or ``no_trap_received``).
+    """
+
+    counts: Counter[tuple[dt.date, str | None, bool]] = field(default_factory=Counter)
+
+    def add(self, raw: pl.DataFrame) -> None:
+        """Count a raw batch (columns epoch, by_host, status)."""
+        counts = raw.group_by(
+            month=pl.from_epoch("epoch", time_unit="s").dt.truncate("1mo").dt.date(),
+            by_host=pl.col("by_host"),
+            matched=~pl.col("status").is_in(_NOT_FOUND).fill_null(False),
+        ).len()
+        for month, host, matched, n in counts.iter_rows():
+            self.counts[(month, host, matched)] += n
+
+    def table(self, archive: str) -> pl.DataFrame:
+        """The tally as ``spam_exchangers`` rows, by month, then most messages first."""
+        rows = [(archive, *key, n) for key, n in self.counts.items()]
+        frame = pl.DataFrame(rows, schema=EXCHANGERS_SCHEMA, orient="row")
+        return frame.sort(
+            ["month", "messages", "by_host"], descending=[False, True, False], nulls_last=True
+        )
+
+
+def monthly_exchanger_share(
+    exchangers: pl.DataFrame | pl.LazyFrame, *, min_messages: int = MIN_JUDGED_MESSAGES
+) -> pl.DataFrame:
+    """Per archive and month: messages, matched, share (matched / messages) and judged.
+
+    ``exchangers``: ``spam_exchangers`` rows. A month is judged when it has at least
+    ``min_messages`` messages. Sorted by archive and month.
+    """
+    return (
+        exchangers.lazy()
+        .group_by("archive", "month")
+        .agg(
+            messages=pl.col("messages").sum(),
+            matched=pl.col("messages").filter(pl.col("matched")).sum(),
+        )
+        .with_columns(
+            share=pl.col("matched") / pl.col("messages"),
+            judged=pl.col("messages") >= min_messages,
+        )
+        .sort("archive", "month")
+        .collect()
+    )
+
+
+def _top_hosts(exchangers: pl.DataFrame, archive: str, month: dt.date) -> str:
+    """The month's commonest ``by`` hosts with their counts, as text."""
+    hosts = (
+        exchangers.filter((pl.col("archive") == archive) & (pl.col("month") == month))
+        .group_by("by_host")
+        .agg(pl.col("messages").sum())
+        .sort(["messages", "by_host"], descending=[True, False], nulls_last=True)
+        .head(TOP_HOSTS)
+    )
+    return ", ".join(f"{h or '(no by host)'} {n}" for h, n in hosts.iter_rows())
+
+
+def check_exchanger_share(
+    exchangers: pl.DataFrame,
+    *,
+    pattern: str,
+    min_share: float,
+    min_messages: int = MIN_JUDGED_MESSAGES,
+) -> pl.DataFrame:
+    """The per-month shares (:func:`monthly_exchanger_share`), or an error for a bad month.
+
+    Raises :class:`ExchangerMismatch` when a judged month's share is below ``min_share``,
+    naming the archive, the (first such) month, its share, its :data:`TOP_HOSTS` commonest
+    ``by`` hosts with their counts, and ``spamtrap.exchanger_pattern``.
+    """
+    shares = monthly_exchanger_share(exchangers, min_messages=min_messages)
+    low = shares.filter(pl.col("judged") & (pl.col("share") < min_share))
+    if low.is_empty():
+        return shares
+    r = low.row(0, named=True)
+    more = low["month"][1:].to_list()
+    also = f" ({len(more)} more months below it: {', '.join(f'{m:%Y-%m}' for m in more)})"
+    hosts = _top_hosts(exchangers, r["archive"], r["month"])
+    raise ExchangerMismatch(
+        f"{r['archive']}: in {r['month']:%Y-%m} the trap's Received header was found in "
+        f"{r['matched']} of {r['messages']} messages ({r['share']:.1%}), less than "
+        f"spamtrap.min_exchanger_share={min_share}; the commonest receiving `by` hosts "
+        f"(the first Received from outside the site): {hosts}. Set "
+        f"spamtrap.exchanger_pattern (now {pattern!r}) to match the trap's mail exchanger"
+        + (also if more else "")
+        + "."
+    )
 
 
 def iter_message_batches(
@@ -359,12 +547,20 @@ def iter_message_batches(
     tolerance_minutes: float = DEFAULT_TIME_DISAGREEMENT_MINUTES,
     batch_rows: int = BATCH_ROWS,
     examples: dict[str, str] | None = None,
+    exchangers: ExchangerTally | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Typed ``spam_messages`` batches from streamed members, counting into ``qc``.
 
     ``members`` must hold at least each message's header block (or its first bytes).
-    Directory entries are not messages and are not counted as records.
+    Directory entries are not messages and are not counted as records. Each batch is also
+    tallied into ``exchangers`` when given.
     """
+
+    def finish(raw: pl.DataFrame) -> pl.DataFrame:
+        if exchangers is not None:
+            exchangers.add(raw)
+        return finish_batch(raw, tolerance_minutes)
+
     grammar = TrapGrammar.compile(exchanger_pattern)
     batch = _Batch(archive)
     for m in members:
@@ -380,9 +576,9 @@ def iter_message_batches(
         block, cut = header_block(m.head, m.size)
         batch.add(m, member_epoch(m.name), block, cut, parse_trap_received(block, grammar))
         if len(batch) >= batch_rows:
-            yield finish_batch(batch.frame(), tolerance_minutes)
+            yield finish(batch.frame())
     if len(batch):
-        yield finish_batch(batch.frame(), tolerance_minutes)
+        yield finish(batch.frame())
 
 
 def _arrow_schema(metadata: dict[str, str] | None) -> pa.Schema:
@@ -398,16 +594,22 @@ def normalize_archive(
     exchanger_pattern: str = DEFAULT_EXCHANGER,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     time_disagreement_minutes: float = DEFAULT_TIME_DISAGREEMENT_MINUTES,
+    min_exchanger_share: float = DEFAULT_MIN_EXCHANGER_SHARE,
     max_skipped: int = 0,
     batch_rows: int = BATCH_ROWS,
     metadata: dict[str, str] | None = None,
+    exchangers_out: Path | None = None,
 ) -> FileQC:
     """Stream one yearly archive into ``out`` (Parquet, zstd, atomic) and return its QC.
 
     More than ``max_skipped`` skipped members (unsafe paths, names without an epoch) is an
     error naming the file and the first name of each kind; nothing is written then. A
     truncated or corrupt archive raises :class:`takedowns.stream7z.SevenZipError` (a
-    :class:`takedowns.qc.MalformedInput`) naming the file.
+    :class:`takedowns.qc.MalformedInput`) naming the file. A judged month where the
+    exchanger pattern finds the trap's header in less than ``min_exchanger_share`` of the
+    messages raises :class:`ExchangerMismatch` (:func:`check_exchanger_share`); nothing is
+    written then either. The per-month shares go into the QC note, and the tally
+    (``spam_exchangers``) into ``exchangers_out`` when given.
     """
     path, out = Path(path), Path(out)
     source = source_file or str(path)
@@ -415,6 +617,7 @@ def normalize_archive(
     examples: dict[str, str] = {}
     status: Counter[str] = Counter()
     flags: Counter[str] = Counter()
+    tally = ExchangerTally()
     directories = 0
 
     def members() -> Iterator[MemberHead]:
@@ -435,6 +638,7 @@ def normalize_archive(
                 tolerance_minutes=time_disagreement_minutes,
                 batch_rows=batch_rows,
                 examples=examples,
+                exchangers=tally,
             ):
                 writer.write_table(frame.to_arrow().cast(_arrow_schema(metadata)))
                 qc.records_kept += frame.height
@@ -445,9 +649,15 @@ def normalize_archive(
                     (frame["received_time"].is_null() & frame["exchanger"].is_not_null()).sum()
                 )
         enforce_malformed_limit(qc, max_skipped, examples)
+        exchangers = tally.table(source)
+        shares = check_exchanger_share(
+            exchangers, pattern=exchanger_pattern, min_share=min_exchanger_share
+        )
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if exchangers_out is not None:
+        write_parquet(exchangers, Path(exchangers_out), metadata=metadata)
     tmp.replace(out)
     qc.note = json.dumps(
         {
@@ -458,6 +668,13 @@ def normalize_archive(
             **{k: flags[k] for k in ("header_cut", "time_disagrees", "no_received_time")},
             "time_disagreement_minutes": time_disagreement_minutes,
             "exchanger_pattern": exchanger_pattern,
+            "min_exchanger_share": min_exchanger_share,
+            "exchanger_share": {
+                f"{r['month']:%Y-%m}": round(r["share"], 6) for r in shares.iter_rows(named=True)
+            },
+            "exchanger_months_not_judged": [
+                f"{m:%Y-%m}" for m in shares.filter(~pl.col("judged"))["month"]
+            ],
         },
         sort_keys=True,
     )

@@ -18,6 +18,7 @@ import polars as pl
 from scipy import stats
 
 from takedowns.effects import event_windows, outage_mask
+from takedowns.spamtrap import MIN_JUDGED_MESSAGES, monthly_exchanger_share
 
 EventT0s = Mapping[str, dt.date | dt.datetime]
 
@@ -118,6 +119,33 @@ def churn_around_events(churn: pl.DataFrame, event_t0s: EventT0s) -> pl.DataFram
         "change": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def exchanger_share_row(spam_exchangers: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """The ``trap_exchanger_share`` row: the lowest monthly share of messages in which the
+    exchanger pattern found the trap's own Received header.
+
+    ``spam_exchangers``: archive, month, by_host, matched, messages (one table per archive,
+    concatenated). Only months with at least
+    :data:`takedowns.spamtrap.MIN_JUDGED_MESSAGES` messages count, unless none has that
+    many; the note names the month and counts.
+    """
+    shares = monthly_exchanger_share(spam_exchangers)
+    judged = shares.filter(pl.col("judged"))
+    pool = judged if judged.height else shares
+    if pool.is_empty():
+        return _row("trap_exchanger_share", None, None, "share", "no spam-trap messages")
+    r = pool.sort("share", "month").row(0, named=True)
+    basis = (
+        f"lowest of {judged.height} months with >= {MIN_JUDGED_MESSAGES} messages"
+        if judged.height
+        else f"no month has {MIN_JUDGED_MESSAGES} messages; lowest of {shares.height}"
+    )
+    note = (
+        f"{basis}: {r['month']:%Y-%m} ({r['archive']}), trap header in {r['matched']} of "
+        f"{r['messages']} messages"
+    )
+    return _row("trap_exchanger_share", None, r["share"], "share", note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,6 +491,7 @@ def threats_table(
     address_space: pl.DataFrame | None = None,
     asrel_snapshots: pl.DataFrame | None = None,
     switch_day: dt.date | None = None,
+    spam_exchangers: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """One number per threat to validity (and per event where it varies by event).
 
@@ -471,13 +500,16 @@ def threats_table(
     relay_ip (:func:`trap_churn`); ``blocklist_snapshots``: list/cdx_time/status
     (:func:`wayback_gaps`, :func:`wayback_brackets`); ``address_space``: day/addresses and
     collector unless ``switch_day`` is given (:func:`pfx2as_level_shift`);
-    ``asrel_snapshots``: snapshot_date (:func:`asrel_staleness`). Overlapping windows are
+    ``asrel_snapshots``: snapshot_date (:func:`asrel_staleness`); ``spam_exchangers``:
+    the ``spam_exchangers`` tables (:func:`exchanger_share_row`). Overlapping windows are
     always computed. Threats: trap_churn_around_t0, trap_churn_monthly_median (share),
     uncovered_days, outage_days (days), outage_share (share), wayback_median_gap_days,
     wayback_max_gap_days (days, per list), wayback_windows_without_capture (share, per
     list), wayback_bracket_days (days, per event and list), pfx2as_switch_level_shift
     (share, with the interval in the note), asrel_max_staleness_days,
-    asrel_days_to_next_snapshot (days), overlapping_windows (days, per pair).
+    asrel_days_to_next_snapshot (days), overlapping_windows (days, per pair),
+    trap_exchanger_share (share: the lowest monthly share of messages with the trap's own
+    Received header).
 
     Columns: threat, event_id (null for a whole-study number), value, unit, note.
     """
@@ -496,6 +528,8 @@ def threats_table(
         median = churn["change"].drop_nulls().abs().median()
         note = f"median |month-over-month change| of distinct {basis}{proxy}"
         rows.append(_row("trap_churn_monthly_median", None, median, "share", note))
+    if spam_exchangers is not None:
+        rows.append(exchanger_share_row(spam_exchangers))
     if daily is not None:
         for r in outage_days(daily, spans).iter_rows(named=True):
             event, note = r["event_id"], f"of {r['n_days']} window days"

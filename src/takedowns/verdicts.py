@@ -108,6 +108,7 @@ class VolumeEvidence:
     p_value: float
     confidence: float
     family: str = ""
+    error_model: str = ""  # log_arma: "baseline" (calibrated) or "window (why)"
 
     @property
     def usable(self) -> bool:
@@ -126,6 +127,7 @@ def volume_from_effect(row: Mapping[str, Any]) -> VolumeEvidence:
         p_value=_float(row.get("level_p_value")),
         confidence=_float(row.get("confidence")),
         family=str(row.get("family") or ""),
+        error_model=str(row.get("error_model") or ""),
     )
 
 
@@ -229,6 +231,12 @@ def _volume(ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule) ->
         f"[V] end of window {_pct(ev.end_of_window)} ({level} CI {_pct(ev.end_low)} to "
         f"{_pct(ev.end_high)})",
     ]
+    if ev.error_model.startswith("window") and ev.family == "log_arma":
+        lines.append(
+            "[V] caution: the noise model was learned on the window alone, "
+            f"{ev.error_model.removeprefix('window').strip(' ()') or 'no baseline'}; the "
+            "calibrated estimator learns it on the days outside every event window"
+        )
     threshold = rule.drop_if_immediate_ci_high_below
     significant = (passed if rule.holm else ev.immediate_high < 0) and ev.immediate < 0
     drop = bool(significant) and ev.immediate_high < threshold

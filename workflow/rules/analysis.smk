@@ -114,6 +114,7 @@ rule displacement_input:
 rule spam_effects:
     input:
         daily="results/tables/spam_event_daily.csv",
+        study_daily="results/tables/spam_study_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
     output:
         effects="results/tables/spam_effects.csv",
@@ -125,6 +126,7 @@ rule spam_effects:
     run:
         jobs.spam_effects(
             input.daily,
+            input.study_daily,
             input.cutoffs,
             output.effects,
             output.recovery,
@@ -271,6 +273,7 @@ rule event_cutoffs:
 rule sensitivity:
     input:
         daily="results/tables/spam_event_daily.csv",
+        study_daily="results/tables/spam_study_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
     output:
         report(
@@ -283,7 +286,14 @@ rule sensitivity:
     params:
         cfg=job_config("effects", "verdict", "windows", "events", "synthetic"),
     run:
-        jobs.sensitivity(input.daily, input.cutoffs, output[0], params.cfg, log[0])
+        jobs.sensitivity(
+            input.daily,
+            input.study_daily,
+            input.cutoffs,
+            output[0],
+            params.cfg,
+            log[0],
+        )
 
 
 rule placebo:
@@ -326,6 +336,9 @@ rule threats:
         snapshots=blocklist_snapshot_tables,
         routed="results/tables/routed_space_daily.csv",
         asrel=as_relationships_outputs,
+        exchangers=lambda w: [
+            f"data/processed/spam_exchangers/{y}.parquet" for y in spam_years()
+        ],
     output:
         report(
             "results/tables/threats.csv",
@@ -347,4 +360,5 @@ rule threats:
             output[0],
             params.cfg,
             log[0],
+            spam_exchangers=input.exchangers,
         )

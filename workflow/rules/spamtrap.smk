@@ -8,6 +8,7 @@ rule spam_messages:
     output:
         table="data/processed/spam_messages/{year}.parquet",
         qc="data/processed/qc/spamtrap/{year}.json",
+        exchangers="data/processed/spam_exchangers/{year}.parquet",
     log:
         "logs/spamtrap/{year}.log",
     wildcard_constraints:
@@ -18,7 +19,12 @@ rule spam_messages:
         cfg=job_config("spamtrap", *QC_FILE, "synthetic"),
     run:
         jobs.normalize_spam_archive(
-            input[0], output.table, output.qc, params.cfg, log[0]
+            input[0],
+            output.table,
+            output.qc,
+            params.cfg,
+            log[0],
+            exchangers_out=output.exchangers,
         )
 
 
