@@ -7,12 +7,16 @@ own thread: two jobs running side by side never write into each other's log.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 LOGGER = logging.getLogger("takedowns")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -37,3 +41,18 @@ def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
     finally:
         LOGGER.removeHandler(handler)
         handler.close()
+
+
+def logged_job(func: Callable[..., R]) -> Callable[..., R]:
+    """A job function that takes ``log=`` (the rule's log file): its run, any error, and a
+    closing line with the time it took go there (see :func:`job_log`)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, log: str | Path | None = None, **kwargs: Any) -> R:
+        with job_log(log) as logger:
+            started = time.monotonic()
+            result = func(*args, **kwargs)
+            logger.info("%s finished in %.2f s", func.__name__, time.monotonic() - started)
+            return result
+
+    return run

@@ -19,7 +19,7 @@ from takedowns import prefix2as
 from takedowns.asrel import read_as_relationships
 from takedowns.fetch import fetch
 from takedowns.fetch_policy import policy_for_url
-from takedowns.joblog import job_log
+from takedowns.joblog import job_log, logged_job
 from takedowns.ledger import truncated_at_source_error, verify_raw
 from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
 from takedowns.qc import FileQC, MalformedInput, enforce_gap_limit, qc_table, read_qc
@@ -254,6 +254,7 @@ def normalize_as_relationships(
     _normalize_file(read_as_relationships, raw, out, qc_out, config, log)
 
 
+@logged_job
 def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any]) -> None:
     """Write the configured events (with their windows) and watched ASNs as tables."""
     meta = parquet_metadata(config)
@@ -261,6 +262,7 @@ def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any])
     write_parquet(events_frame(config), Path(events_out), metadata=meta)
 
 
+@logged_job
 def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
     """Gather every QC record into ``qc_files.parquet``.
 
@@ -286,6 +288,7 @@ def sql_table(
         logger.info("%s -> %s: %d rows", query, out, frame.height)
 
 
+@logged_job
 def address_space_figure(table: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the address-space figure from its results table."""
     from takedowns import figures  # seaborn is slow to import: only the figure jobs pay
@@ -1073,6 +1076,7 @@ def published_comparison(
         )
 
 
+@logged_job
 def spam_timeline_figure(daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the three-event spam timeline from its results tables."""
     from takedowns import figures
@@ -1081,6 +1085,7 @@ def spam_timeline_figure(daily: Path, cutoffs: Path, out: Path, config: Mapping[
     figures.spam_timeline_figure(frame, _cutoffs(Path(cutoffs)), Path(out), config)
 
 
+@logged_job
 def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the forest plot of spam effects across the events."""
     from takedowns import figures
@@ -1090,6 +1095,7 @@ def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[st
     )
 
 
+@logged_job
 def concentration_figure(changes: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw concentration before/after with bootstrap intervals."""
     from takedowns import figures
@@ -1136,6 +1142,7 @@ def routing_listing(
         logger.info("%s: %d files selected", listing.url, chosen.height)
 
 
+@logged_job
 def upstream_timeline_figure(
     upstreams: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]
 ) -> None:
@@ -1150,6 +1157,7 @@ def upstream_timeline_figure(
     )
 
 
+@logged_job
 def blocklist_space_figure(space: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw listed space by origin over time around each event."""
     from takedowns import figures

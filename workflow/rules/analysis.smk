@@ -10,7 +10,7 @@ rule study_tables:
     params:
         cfg=job_config("events", "windows", "synthetic"),
     run:
-        jobs.study_tables(output.watched, output.events, params.cfg)
+        jobs.study_tables(output.watched, output.events, params.cfg, log=log[0])
 
 
 rule qc_files:
@@ -33,7 +33,7 @@ rule qc_files:
     params:
         cfg=job_config("synthetic"),
     run:
-        jobs.gather_qc(input, output[0], params.cfg)
+        jobs.gather_qc(input, output[0], params.cfg, log=log[0])
 
 
 rule blocklist_attribution:

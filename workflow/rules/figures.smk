@@ -15,7 +15,7 @@ rule address_space_figure:
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.address_space_figure(input[0], output[0], params.cfg)
+        jobs.address_space_figure(input[0], output[0], params.cfg, log=log[0])
 
 
 rule spam_timeline_figure:
@@ -33,7 +33,9 @@ rule spam_timeline_figure:
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.spam_timeline_figure(input.daily, input.cutoffs, output[0], params.cfg)
+        jobs.spam_timeline_figure(
+            input.daily, input.cutoffs, output[0], params.cfg, log=log[0]
+        )
 
 
 rule forest_figure:
@@ -51,7 +53,9 @@ rule forest_figure:
     params:
         cfg=job_config("effects.families", "windows.post_days", "events", "synthetic"),
     run:
-        jobs.forest_figure(input.effects, input.comparison, output[0], params.cfg)
+        jobs.forest_figure(
+            input.effects, input.comparison, output[0], params.cfg, log=log[0]
+        )
 
 
 rule concentration_figure:
@@ -68,7 +72,7 @@ rule concentration_figure:
     params:
         cfg=job_config("verdict.post_days", "events", "synthetic"),
     run:
-        jobs.concentration_figure(input[0], output[0], params.cfg)
+        jobs.concentration_figure(input[0], output[0], params.cfg, log=log[0])
 
 
 rule upstream_timeline_figure:
@@ -87,7 +91,7 @@ rule upstream_timeline_figure:
         cfg=job_config("windows", "events", "synthetic"),
     run:
         jobs.upstream_timeline_figure(
-            input.upstreams, input.cutoffs, output[0], params.cfg
+            input.upstreams, input.cutoffs, output[0], params.cfg, log=log[0]
         )
 
 
@@ -107,4 +111,4 @@ rule blocklist_space_figure:
             "blocklists.concentration_list", "windows", "events", "synthetic"
         ),
     run:
-        jobs.blocklist_space_figure(input[0], output[0], params.cfg)
+        jobs.blocklist_space_figure(input[0], output[0], params.cfg, log=log[0])
