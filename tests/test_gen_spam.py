@@ -39,8 +39,8 @@ def stage(tmp_path_factory: pytest.TempPathFactory):
     config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E)
     root = tmp_path_factory.mktemp("mirror")
     work = tmp_path_factory.mktemp("work")
-    scenario = generate_mirror(root, config, background_prefixes=800)
-    truth = generate_spam(root, config, scenario, random.Random(11))
+    scenario = generate_mirror(root, config, background_prefixes=800, realistic_volume=True)
+    truth = generate_spam(root, config, scenario, random.Random(11), realistic=True)
     deleg = generate_delegations(root, config, scenario, random.Random(12))
     raw = work / "data" / "raw"
     policy = DownloadPolicy(retries=1, backoff_seconds=0, progress=False)
@@ -138,8 +138,17 @@ def test_spam_daily_counts_and_the_planted_drop(stage) -> None:
     totals = spam_daily.filter(pl.col("breakdown") == "total").select("day", "messages")
     expected = truth.daily_counts()
     assert totals.sort("day").rows() == expected.sort("day").rows()
+    # The volume is realistic: one factor per day (mean 1), every group scaled by it.
+    factors = list(truth.day_factor.values())
+    assert len(factors) == totals.height and sum(factors) / len(factors) == pytest.approx(1.0)
+    assert max(factors) - min(factors) > 0.1
+    factor = pl.DataFrame(
+        {"day": list(truth.day_factor), "factor": factors},
+        schema={"day": pl.Date, "factor": pl.Float64},
+    )
+    level = totals.join(factor, on="day").with_columns(pl.col("messages") / pl.col("factor"))
     for event in truth.events.values():
-        pre, post = _window(totals, event.cutoff, 5)
+        pre, post = _window(level, event.cutoff, 5)
         measured = 1 - post["messages"].mean() / pre["messages"].mean()
         assert measured == pytest.approx(event.planted_drop, abs=0.06), event.event_id
     assert truth.events["mccolo"].planted_drop == pytest.approx(0.65, abs=0.03)

@@ -132,9 +132,13 @@ def test_holm_across_events_can_withhold_a_drop() -> None:
 def test_inconclusive_answers() -> None:
     assert answer(None).volume_answer == "inconclusive"
     assert answer(volume(ci=(math.nan, math.nan))).reading == "inconclusive"
-    wide_end = volume(end=-0.3, end_ci=(-0.6, 0.2))
+    wide_end = volume(end=-0.3, end_ci=(-0.6, 0.2))  # a drop, but its end is undecided
     a = answer(wide_end, moved())
-    assert (a.volume_answer, a.displacement_answer) == ("inconclusive", "not asked")
+    assert (a.volume_answer, a.displacement_answer, a.reading) == (
+        "inconclusive",
+        "displaced",
+        "inconclusive",
+    )
 
 
 def test_every_answer_is_reachable_and_the_table_has_the_numbers() -> None:

@@ -49,7 +49,7 @@ def run_demo(directory: Path, *, port: int = 0, cores: int = 2, fresh: bool = Fa
     (directory / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE, encoding="utf-8")
     mirror_root = directory / "mirror"
     if not (mirror_root / "SYNTHETIC.txt").exists():
-        generate_mirror(mirror_root, load_config(DEMO_CONFIG))
+        generate_mirror(mirror_root, load_config(DEMO_CONFIG), realistic_volume=True)
     with serve(mirror_root, port=port) as server:
         print(f"serving the SYNTHETIC mirror {mirror_root} at {server.url}", flush=True)
         status = subprocess.call(snakemake_command(directory, server.url, cores))

@@ -16,7 +16,7 @@ confidence ``1 - verdict.alpha``.
    (an equivalence test: back to the counterfactual level);
 5. ``inconclusive``  otherwise.
 
-**Axis D (displacement)** is asked only after a drop (V is ``stayed down`` or ``recovered``),
+**Axis D (displacement)** is asked only after a drop (whatever the end of the window says),
 for the primary measure ``verdict.displacement_measure`` (spam sources or blocklisted space by
 origin AS) from :func:`takedowns.displacement.displacement_by`: the buffer networks' pooled
 share of the non-target activity rose (its bootstrap interval lies above 0), and the number of
@@ -218,10 +218,13 @@ def _pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:+.1f} %"
 
 
-def _volume(ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule) -> tuple[str, list]:
-    """Axis V: the answer and its explanation lines."""
+def _volume(
+    ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule
+) -> tuple[str, list, bool]:
+    """Axis V: the answer, its explanation lines, and whether there was a drop."""
     if ev is None or not ev.usable:
-        return "inconclusive", ["[V] no usable volume fit for the primary window and family"]
+        lines = ["[V] no usable volume fit for the primary window and family"]
+        return "inconclusive", lines, False
     level = f"{100 * ev.confidence:.0f} %"
     lines = [
         f"[V] immediate effect {_pct(ev.immediate)} ({level} CI {_pct(ev.immediate_low)} to "
@@ -247,21 +250,21 @@ def _volume(ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule) ->
         + ")"
     )
     if not drop:
-        return "no effect", lines
+        return "no effect", lines, False
     eps = rule.recovered_if_end_within
     if math.isfinite(ev.end_high) and ev.end_high < threshold:
         lines.append(
             f"[V] still down at the end: upper bound {_pct(ev.end_high)} < {_pct(threshold)}"
         )
-        return "stayed down", lines
+        return "stayed down", lines, True
     if math.isfinite(ev.end_low) and -eps <= ev.end_low and ev.end_high <= eps:
         lines.append(
             f"[V] back to the counterfactual: CI within +-{100 * eps:.0f} % "
             "(verdict.recovered_if_end_within)"
         )
-        return "recovered", lines
+        return "recovered", lines, True
     lines.append("[V] the end-of-window interval is neither wholly down nor wholly back")
-    return "inconclusive", lines
+    return "inconclusive", lines, True
 
 
 def _displacement(
@@ -306,8 +309,7 @@ def decide_all(evidence: Sequence[EventEvidence], rule: AnswerRule) -> list[Answ
     passed = holm_passed(p_values, rule.alpha)
     answers = []
     for ev in evidence:
-        volume, v_lines = _volume(ev.volume, passed[ev.event_id], rule)
-        asked = volume in ("stayed down", "recovered")
+        volume, v_lines, asked = _volume(ev.volume, passed[ev.event_id], rule)
         displacement, d_lines = _displacement(ev.displacement, asked, rule)
         answers.append(
             Answer(

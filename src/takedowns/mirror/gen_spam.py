@@ -20,6 +20,12 @@ What is planted (all of it returned in :class:`SpamTruth`):
   ``target_spam_per_day`` messages a day before its cut-off, and each gaining network
   ``spam_per_day`` from its own prefixes after it (pro rata on the cut-off day); the
   messages written per gaining ASN are ``SpamEventTruth.gained``;
+* with ``realistic=True`` (``make demo``) the daily volume is not flat: every group's daily
+  count is multiplied (and rounded) by that day's factor in ``SpamTruth.day_factor``, drawn
+  by :func:`day_factors` with :func:`takedowns.simulate.simulate_daily_counts` (weekly
+  seasonality, an AR(1) drift of log-volume, campaign bursts and negative-binomial
+  noise, no planted effect and no outages; the factors average 1 over the scenario's days).
+  ``planted_drop`` and the shares stay the expected values before the factors;
 * a few bad members each day-set: no Received header, an IPv6 relay, a private relay,
   a Received header from another host; they are kept with a reason by the parser.
 """
@@ -36,11 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import py7zr
 
 from takedowns.mirror.generate import Scenario, _churned
 from takedowns.paths import raw_relpath
+from takedowns.simulate import SeriesModel, simulate_daily_counts
 
 #: Share of the pre-event daily volume each event's botnet group carries, and the fraction
 #: of the group's volume left after the cut-off (McColo's -65 % as in IronPort's figure).
@@ -54,6 +62,18 @@ BASE_WEIGHT = 0.3  # networks that are in no event's botnet group
 BOTNET_NETWORKS = 3
 TARGET_PER_DAY = 2  # messages from an event's own prefixes before its cut-off
 MOVED_PER_DAY = 1  # messages from the moved prefix after the move
+#: The day-factor model of the demo's spam: the generator's own realistic defaults (weekly
+#: seasonality, AR(1) drift of log-volume, campaign bursts, negative-binomial noise of about
+#: 1/sqrt(dispersion) a day), with a large mean, rho 0.5, no planted effect and no outages
+#: (the planted drops come from the event groups).
+VOLUME_MODEL = {
+    "mean": 1e6,
+    "rho": 0.5,
+    "outage_rate": 0.0,
+    "level_effect": 0.0,
+    "slope_effect": 0.0,
+}
+VOLUME_SEED = 20081111
 HELOS = ["localhost", "mail.example.com", "{rdns}", "User", "[{ip}]", "smtp.example.net"]
 
 
@@ -84,10 +104,32 @@ class SpamTruth:
     events: dict[str, SpamEventTruth]
     messages_per_unit: int  # messages per day for a weight of 1.0
     files: list[Path] = field(default_factory=list)
+    #: day -> the factor every group's count was multiplied by that day (1.0: flat volume)
+    day_factor: dict[dt.date, float] = field(default_factory=dict)
 
     def daily_counts(self) -> pl.DataFrame:
         """Messages per arrival day (UTC)."""
         return self.messages.group_by("day").len("messages").sort("day")
+
+
+def day_factors(days: list[dt.date], seed: int = VOLUME_SEED) -> dict[dt.date, float]:
+    """One volume multiplier per day of ``days``: simulated counts / the model's mean.
+
+    A :class:`~takedowns.simulate.SeriesModel` (:data:`VOLUME_MODEL`) is drawn over every
+    calendar day from the first to the last of ``days`` (so weekdays and the drift follow the
+    calendar across gaps) with a seeded generator; the factors of ``days`` are rescaled to
+    average exactly 1, so the archives keep their size.
+    """
+    if not days:
+        return {}
+    first, last = min(days), max(days)
+    n_days = max((last - first).days + 1, 2)
+    model = SeriesModel(n_days=n_days, t0=n_days - 1, start_weekday=first.weekday(), **VOLUME_MODEL)
+    series = simulate_daily_counts(model, 1, np.random.default_rng(seed))
+    raw = series.counts[0] / model.mean
+    picked = np.array([raw[(d - first).days] for d in days])
+    picked = picked / picked.mean()
+    return {d: float(f) for d, f in zip(days, picked, strict=True)}
 
 
 def _origin_set(text: str) -> list[int]:
@@ -236,6 +278,8 @@ def generate_spam(
     messages_per_unit: int = 40,
     bad_per_kind: int = 2,
     event_weights: Mapping[str, tuple[float, float]] | None = None,
+    realistic: bool = False,
+    volume_seed: int = VOLUME_SEED,
 ) -> SpamTruth:
     """Write one 7z archive per year of the scenario's days; return the ground truth.
 
@@ -243,6 +287,8 @@ def generate_spam(
     (UInt32; null where none is parseable), expected_status, expected_prefix,
     expected_origins (List(UInt32)), group (``base``, ``botnet:<event>``,
     ``target:<event>``, ``moved:<event>``, ``gained:<event>`` or ``bad``).
+    ``realistic``: multiply every group's daily count by the day's factor (:func:`day_factors`
+    with ``volume_seed``, recorded in ``SpamTruth.day_factor``); ``False``: flat volume.
     """
     base_url = config["sources"]["untroubled"]["url"].rstrip("/")
     pool = _isolated_background(scenario)
@@ -275,6 +321,10 @@ def generate_spam(
         truth.botnet_share_before = vol["before"][1] / vol["before"][0]
         truth.botnet_share_after = vol["after"][1] / vol["after"][0]
 
+    if realistic:
+        factor = day_factors(list(scenario.days), volume_seed)
+    else:
+        factor = dict.fromkeys(scenario.days, 1.0)
     rows: list[dict[str, Any]] = []
     members: dict[int, list[tuple[str, bytes]]] = {}
     serial = 0
@@ -283,16 +333,20 @@ def generate_spam(
         start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
         plan: list[tuple[str, str, int]] = []  # (group, prefix, arrival)
 
-        base_count = round(messages_per_unit * BASE_WEIGHT)
+        f = factor[day]
+        base_count = round(messages_per_unit * BASE_WEIGHT * f)
         _spread(plan, rng, "base", [p for p, _ in base_pool], base_count, start, start + 86400)
         for event_id, truth in events.items():
             cut = int(truth.cutoff.timestamp())
-            n_pre = round(messages_per_unit * truth.weight * min(max((cut - start) / 86400, 0), 1))
+            n_pre = round(
+                messages_per_unit * truth.weight * min(max((cut - start) / 86400, 0), 1) * f
+            )
             n_post = round(
                 messages_per_unit
                 * truth.weight
                 * truth.remaining
                 * min(max((start + 86400 - cut) / 86400, 0), 1)
+                * f
             )
             nets = [p for p, _ in groups[event_id]]
             _spread(plan, rng, f"botnet:{event_id}", nets, n_pre, start, min(cut, start + 86400))
@@ -305,7 +359,14 @@ def generate_spam(
                     rng,
                     f"target:{event_id}",
                     own,
-                    ev.displacement.target_spam_per_day if ev.displacement else TARGET_PER_DAY,
+                    round(
+                        f
+                        * (
+                            ev.displacement.target_spam_per_day
+                            if ev.displacement
+                            else TARGET_PER_DAY
+                        )
+                    ),
                     start,
                     min(cut, start + 86400),
                 )
@@ -317,7 +378,7 @@ def generate_spam(
                         rng,
                         f"gained:{event_id}",
                         list(gainer.prefixes),
-                        round(gainer.spam_per_day * after),
+                        round(gainer.spam_per_day * after * f),
                         max(cut, start),
                         start + 86400,
                     )
@@ -327,7 +388,7 @@ def generate_spam(
                     rng,
                     f"moved:{event_id}",
                     [ev.move.prefix],
-                    MOVED_PER_DAY,
+                    round(MOVED_PER_DAY * f),
                     start,
                     start + 86400,
                 )
@@ -388,7 +449,9 @@ def generate_spam(
             truth.gained[int(asn)] = rows_of.height
         truth.gained = dict(sorted(truth.gained.items()))
     scenario.files.extend(archives)
-    return SpamTruth(archives, urls, messages, events, messages_per_unit, list(archives))
+    return SpamTruth(
+        archives, urls, messages, events, messages_per_unit, list(archives), dict(factor)
+    )
 
 
 def _spread(

@@ -304,6 +304,7 @@ def generate_mirror(
     include_routing: bool = True,
     displacement: str = "none",
     displacement_share: float = 0.5,
+    realistic_volume: bool = False,
 ) -> Scenario:
     """Write the archive tree for the days ``config`` selects and return its ground truth.
 
@@ -319,7 +320,9 @@ def generate_mirror(
     and its mix of sending networks stay level across every cut-off, no prefix moves to a new
     origin and no unrelated network gets listed (a null scenario for the verdicts).
     ``include_routing=False`` leaves out the RouteViews/RIS trees (for tests that write their
-    own with other settings).
+    own with other settings). ``realistic_volume`` gives the spam a noisy daily volume
+    (seasonality, drift, bursts, noise; ``scenario.spam.day_factor``), as ``make demo`` does;
+    the default keeps it flat, so the end-to-end tests compare estimates with exact counts.
     """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -365,7 +368,9 @@ def generate_mirror(
     scenario.blocklists = generate_blocklists(
         root, config, scenario, rng, dispersion_per_event=4 if plant_effects else 0
     )
-    scenario.spam = generate_spam(root, config, scenario, rng, event_weights=level)
+    scenario.spam = generate_spam(
+        root, config, scenario, rng, event_weights=level, realistic=realistic_volume
+    )
     scenario.delegations = generate_delegations(root, config, scenario, rng)
     if include_routing:
         from takedowns.mirror.gen_routing import generate_routing
