@@ -45,17 +45,8 @@ from takedowns.simulate import SeriesModel, simulate_daily_counts
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "estimator",
-    "scenario",
-    "rho",
-    "planted_effect",
-    "n_series",
-    "coverage",
-    "false_positive_rate",
-    "power",
-    "bias",
-)
+#: The summary's columns: one definition for the volume and the displacement studies.
+COLUMNS = displacement_calibration.COLUMNS
 RHOS = (0.0, 0.5, 0.7, 0.9)
 PLANTED = (0.0, -0.3, -0.6)
 POST_DAYS = (30, 90)
