@@ -16,7 +16,7 @@ help:
 	@echo "make demo        the whole workflow offline against a generated, SYNTHETIC archive mirror"
 	@echo "make lint        ruff, snakemake --lint and formatting checks"
 	@echo "make bench       the ratio benchmarks in benchmarks/"
-	@echo "make calibrate   the calibration study of the intervals on simulated series (results/calibration)"
+	@echo "make calibrate   the calibration study of the intervals on simulated series (data/calibration)"
 	@echo "make release     one archive of data/processed + results + checksums, in dist/"
 	@echo "make check-config [CONFIGFILES=...]  check config files (YAML line, key) before a run"
 
@@ -68,7 +68,7 @@ bench: $(STAMP)
 
 # Coverage and false-positive rate of every estimator on simulated series (about 10 min, 2 cores).
 calibrate: $(STAMP)
-	$(BIN)/python -m takedowns.calibration --out results/calibration
+	$(BIN)/python -m takedowns.calibration --out data/calibration
 
 release: $(STAMP)
 	$(BIN)/python -m takedowns.release --directory . --dist dist

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> N
     )
     written = pl.read_csv(tmp_path / "summary.csv")
     assert tuple(written.columns) == COLUMNS
-    assert written.height == summary.height == 5 * 2 * 2  # estimators x estimands x effects
+    assert written.height == summary.height == 5 * 3 * 2  # estimators x estimands x effects
     assert set(written["scenario"]) == {"pre90_post30"} and set(written["rho"]) == {0.5}
     assert (written["n_series"] == 40).all()
     for row in written.iter_rows(named=True):
@@ -40,9 +41,12 @@ def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> N
     assert set(verdicts["estimator"]) == set(written["estimator"])
     assert not verdicts["passes"].any()  # 40 series per cell can never pass (needs 500)
     assert not verdicts["within_2se"].any()
-    assert verdicts["mc_se"].to_list() == pytest.approx([(0.05 * 0.95 / 40) ** 0.5] * 10)
+    assert verdicts["mc_se"].to_list() == pytest.approx([(0.05 * 0.95 / 40) ** 0.5] * 15)
+    assert set(verdicts["status"]) == {"not calibrated"}
+    provenance = json.loads((tmp_path / "provenance.json").read_text())
+    assert (provenance["n_series"], provenance["seed"], provenance["rhos"]) == (40, 20081111, [0.5])
     primary = verdicts.filter(pl.col("primary"))["estimator"].to_list()
-    assert primary == ["log_arma_baseline:immediate", "log_arma_baseline:window_average"]
+    assert primary == [f"log_arma_baseline:{e}" for e in ("end", "immediate", "window_average")]
 
 
 def test_verdict_applies_the_goal() -> None:
@@ -72,6 +76,13 @@ def test_verdict_applies_the_goal() -> None:
     assert out["good"]["cells_failing"] == 0 and out["narrow"]["cells_failing"] == 1
     # 0.90 is 4 s.e. (0.0097 at 500 series) below 0.93: not noise; 0.99 is 2.05 s.e. above
     assert out["good"]["within_2se"] and not out["narrow"]["within_2se"]
+    assert out["good"]["status"] == "calibrated" and out["narrow"]["status"] == "not calibrated"
     assert not out["wide"]["within_2se"]
+    # a cell with no truth to cover (nothing planted for that measure) is judged on its
+    # false-positive rate alone
+    fpr_only = verdict(pl.DataFrame([cell("fpr_only", float("nan"), 0.04)]))
+    assert fpr_only["passes"].item() and fpr_only["status"].item() == "calibrated"
+    assert fpr_only["calibrated_up_to_rho"].item() == 0.9 == fpr_only["max_rho_studied"].item()
     near = verdict(pl.DataFrame([cell("near", 0.925, 0.07)]))
     assert near["within_2se"].item() and not near["passes"].item()
+    assert near["status"].item() == "calibrated within Monte Carlo error"

@@ -28,7 +28,13 @@ from takedowns.effects import (
     thanksgiving,
 )
 from takedowns.simulate import SeriesModel, simulate_daily_counts
-from takedowns.verdicts import EventEvidence, decide_all, rule_from_config, volume_from_effect
+from takedowns.verdicts import (
+    Calibration,
+    EventEvidence,
+    decide_all,
+    rule_from_config,
+    volume_from_effect,
+)
 
 D0 = dt.date(2008, 11, 11)  # a Tuesday
 WEEKDAY = np.array([1.0, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5])  # Monday .. Sunday
@@ -133,7 +139,10 @@ def answer_for(daily: pl.DataFrame):
         daily, D0, pre_days=90, post_days=90, family="negative_binomial", covered_col="covered"
     )
     evidence = EventEvidence("sim", "simulated", volume_from_effect(effect.as_row()), None)
-    return decide_all([evidence], rule)[0]
+    calibrated = Calibration(
+        dict.fromkeys(("negative_binomial:immediate", "negative_binomial:end"), "calibrated")
+    )
+    return decide_all([evidence], rule, calibrated)[0]
 
 
 def test_nothing_planted_gives_no_effect() -> None:
@@ -504,6 +513,7 @@ def test_its_effect_takes_a_noise_baseline_frame() -> None:
     assert "noise baseline" in e.cov_type and "noise baseline" in e.dispersion_kind
     assert e.relative_change != plain.relative_change  # a different (GLS) fit
     assert -1 < e.dispersion < 1  # the baseline's lag-1 noise autocorrelation
+    assert 0 <= e.noise_persistence <= 1 and plain.noise_persistence is None
     qp = its_effect(daily, D0, noise_baseline=daily, **{**kwargs, "family": "quasi_poisson"})
     assert qp == its_effect(daily, D0, **{**kwargs, "family": "quasi_poisson"})  # ignored
     with pytest.raises(InsufficientDataError, match="noise baseline"):

@@ -138,14 +138,15 @@ def classify_gains(
     """``displaced`` / ``dispersed`` / ``none``, elementwise.
 
     ``none`` unless something moved (the pooled buffer share change is above 0);
-    ``displaced`` when at most ``max_gainers`` buffers gained significantly and the HHI of the
-    gains is at least ``min_gains_hhi`` (the gain sits with one or two networks);
-    ``dispersed`` otherwise (many gainers, or gains spread thin).
+    ``displaced`` when at most ``max_gainers`` buffers gained significantly, or when the HHI of
+    the gains is at least ``min_gains_hhi`` whatever the number of small gainers beside (the
+    gain sits with one or two networks: ``1 / HHI`` is the effective number of gainers);
+    ``dispersed`` otherwise (many gainers holding gains spread thin).
     """
     moved, n_gainers, hhi_g = np.broadcast_arrays(
         np.asarray(moved, dtype=bool), np.asarray(n_gainers), np.asarray(hhi_of_gains, float)
     )
-    concentrated = (n_gainers <= max_gainers) & (np.nan_to_num(hhi_g, nan=0.0) >= min_gains_hhi)
+    concentrated = (n_gainers <= max_gainers) | (np.nan_to_num(hhi_g, nan=0.0) >= min_gains_hhi)
     return np.where(moved, np.where(concentrated, "displaced", "dispersed"), "none")
 
 
@@ -230,10 +231,27 @@ def _log_ratio_series(daily: np.ndarray) -> np.ndarray:
     return np.log(np.stack([target / control, buffer / control], axis=1))
 
 
+#: The variogram of the log ratios is read up to this many days apart ...
+PERSISTENCE_MAX_LAG = 50
+#: ... and fitted as an AR(1) tail from this lag on (shorter lags keep their empirical values).
+PERSISTENCE_TAIL_FROM = 3
+
+
 def persistence_acf(pre: np.ndarray, post: np.ndarray, n_lags: int) -> np.ndarray:
     """Autocorrelation ``(S, 2, n_lags + 1)`` of the daily log ratios target/control and
-    buffer/control, from both windows (:func:`takedowns.resampling.persistence_acf`)."""
-    return resampling.persistence_acf([_log_ratio_series(pre), _log_ratio_series(post)], n_lags)
+    buffer/control, from both windows (:func:`takedowns.resampling.persistence_acf`).
+
+    The lags (:data:`PERSISTENCE_MAX_LAG`, :data:`PERSISTENCE_TAIL_FROM`) were chosen by the
+    calibration study: a tail read to 20 days from lag 5 left the WDQ interval over-covering
+    without drift (0.96-0.97) and under-covering at AR(1) 0.9 (0.93); read to 50 days from
+    lag 3 both moved towards 0.95 (1,000 series per cell; ``benchmarks/README.md``).
+    """
+    return resampling.persistence_acf(
+        [_log_ratio_series(pre), _log_ratio_series(post)],
+        n_lags,
+        max_lag=PERSISTENCE_MAX_LAG,
+        tail_from=PERSISTENCE_TAIL_FROM,
+    )
 
 
 def _window_factor(acf: np.ndarray, n_days: int, block_days: int) -> np.ndarray:

@@ -330,7 +330,8 @@ class BatchFit:
     ``params`` (S, k); ``cov`` (S, k, k) the covariance the intervals use; ``critical`` (S,)
     the two-sided critical value for the requested confidence; ``mu`` (S, n_days) the fitted
     means on every calendar day; ``dispersion`` (S,) the family's dispersion; ``n_obs`` (S,)
-    the days in the fit; ``converged`` (S,).
+    the days in the fit; ``converged`` (S,); ``persistence`` (S,) the AR coefficient of the
+    noise tail learnt on a noise baseline (:func:`noise_persistence`; None without one).
     """
 
     params: np.ndarray
@@ -341,6 +342,7 @@ class BatchFit:
     n_obs: np.ndarray
     converged: np.ndarray
     cov_type: str
+    persistence: np.ndarray | None = None  # the noise tail's AR coefficient (noise baseline)
 
 
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -576,6 +578,7 @@ def noise_autocorrelation(
     :func:`takedowns.resampling.fit_tail`), which sets the variance and the long lags, and
     the short lags keep their empirical values. Unlike a Gaussian ARMA(1,1) likelihood, the
     AR coefficient is then not pulled down by multi-day campaign bursts.
+
     """
     from takedowns.resampling import fit_tail
 
@@ -585,13 +588,7 @@ def noise_autocorrelation(
     beta = _solve(np.einsum("sn,ni,nj->sij", w, x, x), np.einsum("sn,ni->si", w * z, x)[..., None])
     resid = np.where(observed, z - beta[..., 0] @ x.T, np.nan)
     lags = min(max_lag, y.shape[1] - 1)
-    gamma = np.empty((y.shape[0], lags))
-    pairs = np.empty(lags)
-    for lag in range(1, lags + 1):
-        diff = resid[:, lag:] - resid[:, :-lag]
-        ok = np.isfinite(diff)
-        gamma[:, lag - 1] = 0.5 * np.where(ok, diff * diff, 0.0).sum(1) / np.maximum(ok.sum(1), 1)
-        pairs[lag - 1] = ok.sum(1).mean()
+    gamma, pairs = _residual_variogram(resid, lags)
     phi, sill, b = fit_tail(gamma, pairs, tail_from)
     h = np.arange(n_lags + 1)
     cov = b[:, None] * phi[:, None] ** h
@@ -601,6 +598,30 @@ def noise_autocorrelation(
     with np.errstate(divide="ignore", invalid="ignore"):
         acf = cov / sill[:, None]
     return np.where(sill[:, None] > 0, acf, (h == 0).astype(np.float64))
+
+
+def noise_persistence(acf: np.ndarray, tail_from: int = NOISE_TAIL_FROM) -> np.ndarray:
+    """The AR coefficient of the tail of a :func:`noise_autocorrelation` (``(S,)``): the ratio
+    of two consecutive tail lags (0 where the tail is empty). This is the persistence the
+    calibration study's ``rho`` stands for."""
+    if acf.shape[-1] <= tail_from + 1:
+        return np.full(acf.shape[:-1], np.nan)
+    a, b = acf[..., tail_from], acf[..., tail_from + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, np.clip(b / np.where(a > 0, a, 1.0), 0.0, 1.0), 0.0)
+
+
+def _residual_variogram(resid: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Variogram ``(S, lags)`` of residuals on consecutive days (NaN = left out) over the
+    observed pairs ``h = 1 .. lags`` days apart, and the mean pair count per lag."""
+    gamma = np.empty((resid.shape[0], lags))
+    pairs = np.empty(lags)
+    for lag in range(1, lags + 1):
+        diff = resid[:, lag:] - resid[:, :-lag]
+        ok = np.isfinite(diff)
+        gamma[:, lag - 1] = 0.5 * np.where(ok, diff * diff, 0.0).sum(1) / np.maximum(ok.sum(1), 1)
+        pairs[lag - 1] = ok.sum(1).mean()
+    return gamma, pairs
 
 
 def _toeplitz_chol(acf: np.ndarray, n: int, observed: np.ndarray) -> np.ndarray:
@@ -651,9 +672,13 @@ def _gls_fixed_noise(
     The scale is estimated on the window (``RSS / (n - k)`` of the whitened residuals). The
     critical values are Student-t on ``n - k`` degrees of freedom, or, when the correlation
     was estimated on ``baseline_days`` observed baseline days, on the Satterthwaite
-    combination ``1 / (1 / (n - k) + 1 / n_eff)`` with ``n_eff`` the baseline's effective
+    combination ``1 / (1 / (n - k) + 2 / n_eff)`` with ``n_eff`` the baseline's effective
     days (:func:`effective_days`): under a persistent drift a year of baseline holds only a
-    few dozen independent looks at the long-run variance.
+    few dozen independent looks at the long-run variance. (Satterthwaite: ``df = 2 / CV^2``
+    of the variance estimate, and the squared coefficients of variation of independent
+    factors add: ``2 / (n - k)`` for the window's scale, and, by the delta method, ``4 / n_eff``
+    for the long-run variance ``s^2 / (1 - phi)^2`` of an AR(1) whose ``phi`` was estimated
+    on the baseline: ``Var(phi) = (1 - phi^2) / n``.)
     """
     s, n = y.shape
     k = x.shape[1]
@@ -680,13 +705,14 @@ def _gls_fixed_noise(
         cov[rows] = sigma2[:, None, None] * np.linalg.inv(xtx)
     df = np.maximum(n_obs - k_id, 1).astype(np.float64)
     if baseline_days is not None:
-        df = 1.0 / (1.0 / df + 1.0 / effective_days(acf, baseline_days))
+        df = 1.0 / (1.0 / df + 2.0 / effective_days(acf, baseline_days))
     return BatchFit(
         params=params,
         cov=cov,
         critical=_critical(confidence, (s,), df),
         mu=np.exp(params @ x.T),
         dispersion=acf[:, 1],
+        persistence=noise_persistence(acf),
         n_obs=n_obs,
         converged=np.ones(s, dtype=bool),
         cov_type="GLS, noise autocorrelation from the noise baseline",
@@ -872,6 +898,7 @@ class ItsEffect:
     cov_type: str
     critical_value: float
     gof_note: str
+    noise_persistence: float | None = None  # log_arma with a noise baseline: its tail's AR
 
     def as_row(self) -> dict[str, Any]:
         """The effect as one flat record (for a results table)."""
@@ -1289,6 +1316,7 @@ def _effect_from_fit(
         cov_type=fit.cov_type,
         critical_value=crit,
         gof_note=_gof_note(family, chi2_df, acf1, converged, fit.cov_type),
+        noise_persistence=float(fit.persistence[0]) if fit.persistence is not None else None,
         **common,
     )
 
