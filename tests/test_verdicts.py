@@ -12,6 +12,7 @@ from takedowns.verdicts import (
     DISPLACEMENT_ANSWERS,
     READINGS,
     VOLUME_ANSWERS,
+    Calibration,
     DisplacementEvidence,
     EventEvidence,
     VolumeEvidence,
@@ -19,6 +20,7 @@ from takedowns.verdicts import (
     decide_all,
     displacement_from_row,
     holm_passed,
+    read_calibration,
     rule_from_config,
     volume_from_effect,
 )
@@ -33,6 +35,10 @@ def rule_with(**changes: object):
 
 
 RULE = rule_with()
+# Every estimator these tests use, as if it had passed the calibration study.
+CALIBRATED = Calibration(
+    dict.fromkeys(("log_arma:immediate", "log_arma:end", "wdq"), "calibrated"), "test"
+)
 
 
 def volume(immediate=-0.6, ci=(-0.7, -0.5), end=-0.55, end_ci=(-0.65, -0.4), p=1e-6):
@@ -67,7 +73,7 @@ def moved(kind="displaced", gainers=1, hhi=0.9, wdq=-0.5, low=-0.8, high=-0.2):
 
 def answer(vol=None, disp=None, others=()):
     ev = [EventEvidence("mccolo", "McColo", vol, disp), *others]
-    return decide_all(ev, RULE)[0]
+    return decide_all(ev, RULE, CALIBRATED)[0]
 
 
 def test_holm_step_down() -> None:
@@ -124,7 +130,9 @@ def test_holm_across_events_can_withhold_a_drop() -> None:
     assert answer(borderline).volume_answer == "stayed down"  # alone: 0.03 <= 0.05
     assert answer(borderline, others=(other,)).volume_answer == "no effect"  # 0.03 > 0.025
     unadjusted = decide_all(
-        [EventEvidence("mccolo", "McColo", borderline, None), other], rule_with(holm=False)
+        [EventEvidence("mccolo", "McColo", borderline, None), other],
+        rule_with(holm=False),
+        CALIBRATED,
     )
     assert unadjusted[0].volume_answer == "stayed down"
 
@@ -149,13 +157,19 @@ def test_every_answer_is_reachable_and_the_table_has_the_numbers() -> None:
         answer(volume(end=0.0, end_ci=(-0.05, 0.05)), moved(kind="none")),
         answer(volume(immediate=0.01, ci=(-0.1, 0.1), p=0.8)),
         answer(None),
+        decide_all(
+            [EventEvidence("mccolo", "McColo", volume(), moved())],
+            RULE,
+            Calibration({**CALIBRATED.status, "wdq": "not calibrated"}),
+        )[0],
     ]
     assert {c.reading for c in cases} == set(READINGS)
     assert {c.volume_answer for c in cases} == set(VOLUME_ANSWERS)
     assert {c.displacement_answer for c in cases} == set(DISPLACEMENT_ANSWERS)
     table = answers_frame(cases, RULE)
     for column in ("volume_answer", "displacement_answer", "reading", "wdq", "wdq_ci_low",
-                   "wdq_ci_high", "immediate_ci_high", "end_ci_high", "holm_passed"):  # fmt: skip
+                   "wdq_ci_high", "immediate_ci_high", "end_ci_high", "holm_passed",
+                   "volume_calibration", "displacement_calibration"):  # fmt: skip
         assert column in table.columns
     assert table["wdq"][1] == -0.5 and table["explanation"][1].startswith("McColo: partially")
 
@@ -185,3 +199,110 @@ def test_the_rule_comes_from_the_validated_config() -> None:
         config = load_config()
         config["verdict"]["family"] = "poisson"
         validate_config(config)
+
+
+def _with_status(**status: str) -> Calibration:
+    return Calibration({**CALIBRATED.status, **status}, "verdict.csv")
+
+
+def test_an_uncalibrated_immediate_estimator_is_kept_out() -> None:
+    ev = [EventEvidence("mccolo", "McColo", volume(), moved())]
+    a = decide_all(ev, RULE, _with_status(**{"log_arma:immediate": "not calibrated"}))[0]
+    assert (a.volume_answer, a.displacement_answer, a.reading) == (
+        "inconclusive",
+        "not asked",
+        "inconclusive",
+    )
+    assert a.volume_calibration == "not calibrated"
+    assert "[V] kept out: log_arma:immediate is not calibrated (verdict.csv)" in a.explanation()
+
+
+def test_an_uncalibrated_end_estimator_keeps_the_drop_but_not_its_end() -> None:
+    ev = [EventEvidence("mccolo", "McColo", volume(), moved())]
+    a = decide_all(ev, RULE, _with_status(**{"log_arma:end": "not calibrated"}))[0]
+    # the drop is decided (so D is asked), whether it stayed down is not
+    assert (a.volume_answer, a.displacement_answer) == ("inconclusive", "displaced")
+    assert "kept out: log_arma:end" in a.explanation()
+
+
+def test_an_uncalibrated_wdq_keeps_axis_d_out() -> None:
+    ev = [EventEvidence("mccolo", "McColo", volume(), moved())]
+    a = decide_all(ev, RULE, _with_status(wdq="not calibrated"))[0]
+    assert (a.volume_answer, a.displacement_answer, a.reading) == (
+        "stayed down",
+        "inconclusive",
+        "inconclusive",
+    )
+    assert a.displacement_calibration == "not calibrated"
+
+
+def test_a_family_outside_the_study_is_kept_out() -> None:
+    nb = VolumeEvidence(**{**volume().__dict__, "family": "negative_binomial"})
+    a = decide_all([EventEvidence("mccolo", "McColo", nb, None)], RULE, CALIBRATED)[0]
+    assert a.volume_answer == "inconclusive"
+    assert "negative_binomial:immediate is not in the calibration study" in a.explanation()
+
+
+def test_a_miss_within_monte_carlo_error_is_used_and_said() -> None:
+    near = "calibrated within Monte Carlo error"
+    ev = [EventEvidence("mccolo", "McColo", volume(), moved())]
+    a = decide_all(ev, RULE, _with_status(**{"log_arma:immediate": near}))[0]
+    assert a.reading == "partially displaced"
+    assert f"[V] log_arma:immediate: {near}" in a.explanation()
+
+
+def test_read_calibration_refuses_a_file_without_statuses(tmp_path) -> None:
+    bad = tmp_path / "verdict.csv"
+    bad.write_text("estimator,passes\nwdq,true\n")
+    with pytest.raises(ValueError, match=r"verdict\.csv.*status"):
+        read_calibration(bad)
+    good = tmp_path / "ok.csv"
+    good.write_text("estimator,status\nwdq,calibrated\n")
+    assert read_calibration(good).usable("wdq")
+    assert not read_calibration(good).usable("log_arma_baseline:end")
+
+
+def test_the_shipped_calibration_covers_every_primary_estimator() -> None:
+    """data/calibration/verdict.csv (written by make calibrate) has a status for the primary
+    estimators of both axes, and the study behind it had enough series."""
+    from pathlib import Path
+
+    from takedowns.calibration import MIN_SERIES, PRIMARY_ESTIMATORS, STATUSES
+
+    path = Path(__file__).resolve().parents[1] / "data" / "calibration" / "verdict.csv"
+    shipped = read_calibration(path)
+    for estimator in PRIMARY_ESTIMATORS:
+        assert shipped.of(estimator) in STATUSES, estimator
+    import polars as pl
+
+    assert pl.read_csv(path)["min_n_series"].min() >= MIN_SERIES
+
+
+def test_an_estimator_calibrated_up_to_some_persistence_is_used_below_it_only() -> None:
+    limited = Calibration(
+        {**CALIBRATED.status, "log_arma:end": "not calibrated"}, "v.csv", {"log_arma:end": 0.7}
+    )
+    assert limited.usable("log_arma:end", 0.5) and limited.usable("log_arma:end", 0.7)
+    assert not limited.usable("log_arma:end", 0.8)
+    assert not limited.usable("log_arma:end")  # persistence unknown
+    calm = VolumeEvidence(**{**volume().__dict__, "persistence": 0.42})
+    a = decide_all([EventEvidence("mccolo", "McColo", calm, None)], RULE, limited)[0]
+    assert a.volume_answer == "stayed down"
+    assert "calibrated up to rho 0.7, and this series' noise persistence is 0.42" in (
+        a.explanation()
+    )
+    wild = VolumeEvidence(**{**volume().__dict__, "persistence": 0.93})
+    a = decide_all([EventEvidence("mccolo", "McColo", wild, None)], RULE, limited)[0]
+    assert a.volume_answer == "inconclusive"
+    assert "calibrated only up to rho 0.7 (noise persistence 0.93)" in a.explanation()
+
+
+def test_read_calibration_reads_the_persistence_limits(tmp_path) -> None:
+    path = tmp_path / "verdict.csv"
+    path.write_text(
+        "estimator,status,calibrated_up_to_rho\n"
+        "a,calibrated,0.9\nb,not calibrated,0.7\nc,not calibrated,\n"
+    )
+    got = read_calibration(path)
+    assert got.up_to_rho == {"a": 0.9, "b": 0.7}
+    assert got.usable("b", 0.6) and not got.usable("c", 0.0)

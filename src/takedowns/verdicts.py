@@ -21,8 +21,9 @@ for the primary measure ``verdict.displacement_measure`` (spam sources or blockl
 origin AS) from :func:`takedowns.displacement.displacement_by`: the buffer networks' pooled
 share of the non-target activity rose (its bootstrap interval lies above 0), and the number of
 buffer networks that gained and the HHI of the gains tell ``displaced`` (at most
-``verdict.displaced_if_gainers_at_most`` gainers holding a concentrated gain, HHI >=
-``verdict.displaced_if_gains_hhi_at_least``) from ``dispersed``; else ``none``. The Weighted
+``verdict.displaced_if_gainers_at_most`` gainers, or a gain concentrated whatever the number of
+small gainers beside: HHI of the gains >= ``verdict.displaced_if_gains_hhi_at_least``) from
+``dispersed``; else ``none``. The Weighted
 Displacement Quotient is reported beside it, with the sign of Bowers & Johnson (2003): WDQ < 0
 means that part of the target's loss reappeared in the buffer networks (a WDQ of -0.5: half of
 it), WDQ > 0 a diffusion of benefit.
@@ -32,19 +33,43 @@ moved = *partially displaced*; ``recovered`` & moved = *relocated*; ``recovered`
 *no lasting effect*; ``no effect`` = *no measurable effect*; ``inconclusive`` = *inconclusive*.
 Every answer is printed with the numbers that decided it and the config keys they were compared
 with.
+
+**Calibration.** An answer rests only on estimators that passed the calibration study
+(``make calibrate``, :mod:`takedowns.calibration`; its per-estimator status is
+``data/calibration/verdict.csv``): the immediate effect decides the drop, the end-of-window
+effect decides ``stayed down`` or ``recovered``, the WDQ study stands for axis D. An estimator
+whose status is ``not calibrated``, or that the study did not cover (a family other than the
+primary ``log_arma`` with its noise baseline), is kept out: the axis it decides is answered
+``inconclusive`` and the explanation names the estimator and its status. ``calibrated within
+Monte Carlo error`` (some cell misses the goal by less than two simulation standard errors) is
+used, and said. A volume estimator that holds its goal only up to some persistence of the noise
+(``calibrated_up_to_rho``, e.g. 0.7 but not 0.9) is used for an event whose own noise
+persistence (``noise_persistence`` of the fit: the AR coefficient of the noise tail learnt on
+the trap's days outside every event window) is at most that, and kept out otherwise.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 VOLUME_ANSWERS: tuple[str, ...] = ("stayed down", "recovered", "inconclusive", "no effect")
-DISPLACEMENT_ANSWERS: tuple[str, ...] = ("displaced", "dispersed", "none", "not asked")
+DISPLACEMENT_ANSWERS: tuple[str, ...] = (
+    "displaced",
+    "dispersed",
+    "none",
+    "not asked",
+    "inconclusive",
+)
+#: Calibration statuses under which an estimator may decide an answer (verdict.csv ``status``).
+USABLE_STATUSES: tuple[str, ...] = ("calibrated", "calibrated within Monte Carlo error")
+#: The displacement estimator of the calibration study that stands for axis D.
+DISPLACEMENT_ESTIMATOR = "wdq"
 READINGS: tuple[str, ...] = (
     "contained",
     "partially displaced",
@@ -109,6 +134,7 @@ class VolumeEvidence:
     confidence: float
     family: str = ""
     error_model: str = ""  # log_arma: "baseline" (calibrated) or "window (why)"
+    persistence: float = math.nan  # the noise tail's AR coefficient (noise baseline only)
 
     @property
     def usable(self) -> bool:
@@ -128,6 +154,7 @@ def volume_from_effect(row: Mapping[str, Any]) -> VolumeEvidence:
         confidence=_float(row.get("confidence")),
         family=str(row.get("family") or ""),
         error_model=str(row.get("error_model") or ""),
+        persistence=_float(row.get("noise_persistence")),
     )
 
 
@@ -190,6 +217,8 @@ class Answer:
     volume: VolumeEvidence | None
     displacement: DisplacementEvidence | None
     lines: tuple[str, ...]
+    volume_calibration: str = ""  # the immediate estimator's calibration status
+    displacement_calibration: str = ""  # the WDQ's calibration status
 
     def explanation(self) -> str:
         head = (
@@ -214,12 +243,115 @@ def holm_passed(p_values: Mapping[str, float], alpha: float) -> dict[str, bool]:
     return passed
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration status of each estimator (``estimator`` -> ``status`` of verdict.csv)
+    and, where it holds its goal only up to some noise persistence, that persistence
+    (``up_to_rho``: ``calibrated_up_to_rho``)."""
+
+    status: Mapping[str, str]
+    source: str = "data/calibration/verdict.csv"
+    up_to_rho: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, estimator: str) -> str:
+        """The estimator's status; ``not in the calibration study`` when it has none."""
+        return self.status.get(estimator, "not in the calibration study")
+
+    def usable(self, estimator: str, persistence: float = math.nan) -> bool:
+        """Whether the estimator may decide an answer on data with this noise persistence
+        (NaN: unknown, so only an estimator calibrated at every rho studied)."""
+        if self.of(estimator) in USABLE_STATUSES:
+            return True
+        limit = self.up_to_rho.get(estimator, math.nan)
+        return math.isfinite(persistence) and math.isfinite(limit) and persistence <= limit
+
+
+def read_calibration(path: str | Path, source: str | None = None) -> Calibration:
+    """The statuses of a calibration verdict.csv; a file without them is refused by name.
+    ``source``: how the explanations name the file (default: ``path``)."""
+    frame = pl.read_csv(path, infer_schema_length=None)
+    missing = {"estimator", "status"} - set(frame.columns)
+    if missing:
+        raise ValueError(
+            f"{path}: not a calibration verdict (no column {', '.join(sorted(missing))}); "
+            "rerun make calibrate"
+        )
+    up_to: dict[str, float] = {}
+    if "calibrated_up_to_rho" in frame.columns:
+        rows = frame.select("estimator", "calibrated_up_to_rho").drop_nulls().iter_rows()
+        up_to = {str(e): float(r) for e, r in rows}
+    return Calibration(
+        dict(zip(frame["estimator"], frame["status"], strict=True)), source or str(path), up_to
+    )
+
+
+def volume_estimator(ev: VolumeEvidence, estimand: str) -> str:
+    """The calibration study's name of the estimator behind a volume fit and estimand."""
+    if ev.family == "log_arma":
+        base = "log_arma_baseline" if ev.error_model == "baseline" else "log_arma"
+    else:
+        base = ev.family or "unknown"
+    return f"{base}:{estimand}"
+
+
+def answer_estimators(rule: AnswerRule) -> tuple[str, ...]:
+    """The calibration study's names of the estimators the answer reads under ``rule`` (the
+    primary fit with its noise baseline; an event whose fit fell back to the window alone
+    reads ``<family>:<estimand>`` instead, and its explanation says so)."""
+    base = "log_arma_baseline" if rule.family == "log_arma" else rule.family
+    return (f"{base}:immediate", f"{base}:end", DISPLACEMENT_ESTIMATOR)
+
+
+def calibration_table(verdict: pl.DataFrame, rule: AnswerRule) -> pl.DataFrame:
+    """The calibration verdict (data/calibration/verdict.csv) with ``used_in_answer``: which
+    rows the answer reads; those it reads but the study lacks are added as ``not in the
+    calibration study``."""
+    used = answer_estimators(rule)
+    missing = [e for e in used if e not in set(verdict["estimator"])]
+    extra = pl.DataFrame(
+        {"estimator": missing, "status": ["not in the calibration study"] * len(missing)}
+    )
+    return (
+        pl.concat([verdict, extra], how="diagonal_relaxed")
+        .with_columns(used_in_answer=pl.col("estimator").is_in(list(used)))
+        .sort(["used_in_answer", "estimator"], descending=[True, False])
+    )
+
+
+def _calibration_line(
+    calibration: Calibration, estimator: str, axis: str, persistence: float = math.nan
+) -> str:
+    """What the calibration study says of an estimator, for the explanation."""
+    line = f"[{axis}] {estimator}: {calibration.of(estimator)}"
+    limit = calibration.up_to_rho.get(estimator, math.nan)
+    if calibration.of(estimator) not in USABLE_STATUSES and math.isfinite(limit):
+        line += f" at every rho; calibrated up to rho {limit:g}"
+        if math.isfinite(persistence):
+            line += f", and this series' noise persistence is {persistence:.2f}"
+    return line
+
+
+def _kept_out(
+    calibration: Calibration, estimator: str, axis: str, persistence: float = math.nan
+) -> str | None:
+    """The explanation line of an estimator kept out of the answer, or None when usable."""
+    if calibration.usable(estimator, persistence):
+        return None
+    status = calibration.of(estimator)
+    limit = calibration.up_to_rho.get(estimator, math.nan)
+    if status not in USABLE_STATUSES and math.isfinite(limit):
+        status = f"calibrated only up to rho {limit:g} (noise persistence " + (
+            f"{persistence:.2f})" if math.isfinite(persistence) else "unknown)"
+        )
+    return f"[{axis}] kept out: {estimator} is {status} ({calibration.source})"
+
+
 def _pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:+.1f} %"
 
 
 def _volume(
-    ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule
+    ev: VolumeEvidence | None, passed: bool | None, rule: AnswerRule, calibration: Calibration
 ) -> tuple[str, list, bool]:
     """Axis V: the answer, its explanation lines, and whether there was a drop."""
     if ev is None or not ev.usable:
@@ -240,6 +372,12 @@ def _volume(
             f"{ev.error_model.removeprefix('window').strip(' ()') or 'no baseline'}; the "
             "calibrated estimator learns it on the days outside every event window"
         )
+    for estimand in ("immediate", "end"):
+        name = volume_estimator(ev, estimand)
+        lines.append(_calibration_line(calibration, name, "V", ev.persistence))
+    kept_out = _kept_out(calibration, volume_estimator(ev, "immediate"), "V", ev.persistence)
+    if kept_out:
+        return "inconclusive", [*lines, kept_out], False
     threshold = rule.drop_if_immediate_ci_high_below
     significant = (passed if rule.holm else ev.immediate_high < 0) and ev.immediate < 0
     drop = bool(significant) and ev.immediate_high < threshold
@@ -251,6 +389,9 @@ def _volume(
     )
     if not drop:
         return "no effect", lines, False
+    kept_out = _kept_out(calibration, volume_estimator(ev, "end"), "V", ev.persistence)
+    if kept_out:
+        return "inconclusive", [*lines, kept_out], True
     eps = rule.recovered_if_end_within
     if math.isfinite(ev.end_high) and ev.end_high < threshold:
         lines.append(
@@ -268,7 +409,7 @@ def _volume(
 
 
 def _displacement(
-    ev: DisplacementEvidence | None, asked: bool, rule: AnswerRule
+    ev: DisplacementEvidence | None, asked: bool, rule: AnswerRule, calibration: Calibration
 ) -> tuple[str, list]:
     """Axis D: the answer and its explanation lines."""
     if not asked:
@@ -283,17 +424,23 @@ def _displacement(
         "target's loss reappeared in the buffer networks)",
         f"[D] {ev.n_gainers} networks gained, HHI of the gains {ev.gains_hhi:.3g} "
         f"(displaced: at most {rule.displaced_if_gainers_at_most} gainers, "
-        f"verdict.displaced_if_gainers_at_most; HHI >= {rule.displaced_if_gains_hhi_at_least}, "
+        f"verdict.displaced_if_gainers_at_most, or HHI >= {rule.displaced_if_gains_hhi_at_least}, "
         "verdict.displaced_if_gains_hhi_at_least)",
     ]
     if ev.note:
         lines.append(f"[D] note: {ev.note}")
+    lines.append(f"[D] {DISPLACEMENT_ESTIMATOR}: {calibration.of(DISPLACEMENT_ESTIMATOR)}")
+    kept_out = _kept_out(calibration, DISPLACEMENT_ESTIMATOR, "D")
+    if kept_out:
+        return "inconclusive", [*lines, kept_out]
     answer = ev.displacement if ev.displacement in ("displaced", "dispersed") else "none"
     return answer, lines
 
 
 def _reading(volume: str, displacement: str) -> str:
     moved = displacement in ("displaced", "dispersed")
+    if displacement == "inconclusive" and volume in ("stayed down", "recovered"):
+        return "inconclusive"
     if volume == "stayed down":
         return "partially displaced" if moved else "contained"
     if volume == "recovered":
@@ -301,16 +448,19 @@ def _reading(volume: str, displacement: str) -> str:
     return "no measurable effect" if volume == "no effect" else "inconclusive"
 
 
-def decide_all(evidence: Sequence[EventEvidence], rule: AnswerRule) -> list[Answer]:
-    """The answer for every event (Holm's test runs across them)."""
+def decide_all(
+    evidence: Sequence[EventEvidence], rule: AnswerRule, calibration: Calibration
+) -> list[Answer]:
+    """The answer for every event (Holm's test runs across them), from calibrated estimators
+    only (``calibration``)."""
     p_values = {
         e.event_id: (e.volume.p_value if e.volume is not None else math.nan) for e in evidence
     }
     passed = holm_passed(p_values, rule.alpha)
     answers = []
     for ev in evidence:
-        volume, v_lines, asked = _volume(ev.volume, passed[ev.event_id], rule)
-        displacement, d_lines = _displacement(ev.displacement, asked, rule)
+        volume, v_lines, asked = _volume(ev.volume, passed[ev.event_id], rule, calibration)
+        displacement, d_lines = _displacement(ev.displacement, asked, rule, calibration)
         answers.append(
             Answer(
                 event_id=ev.event_id,
@@ -322,6 +472,10 @@ def decide_all(evidence: Sequence[EventEvidence], rule: AnswerRule) -> list[Answ
                 volume=ev.volume,
                 displacement=ev.displacement,
                 lines=(*v_lines, *d_lines),
+                volume_calibration=(
+                    calibration.of(volume_estimator(ev.volume, "immediate")) if ev.volume else ""
+                ),
+                displacement_calibration=calibration.of(DISPLACEMENT_ESTIMATOR),
             )
         )
     return answers
@@ -348,6 +502,7 @@ def answers_frame(answers: Iterable[Answer], rule: AnswerRule) -> pl.DataFrame:
                 "end_ci_low": v.end_low if v else None,
                 "end_ci_high": v.end_high if v else None,
                 "p_value": v.p_value if v else None,
+                "noise_persistence": v.persistence if v else None,
                 "holm_passed": a.holm_passed,
                 "displacement_measure": rule.displacement_measure,
                 "wdq": d.wdq if d else None,
@@ -358,6 +513,8 @@ def answers_frame(answers: Iterable[Answer], rule: AnswerRule) -> pl.DataFrame:
                 "gains_hhi": d.gains_hhi if d else None,
                 "drop_if_immediate_ci_high_below": rule.drop_if_immediate_ci_high_below,
                 "recovered_if_end_within": rule.recovered_if_end_within,
+                "volume_calibration": a.volume_calibration,
+                "displacement_calibration": a.displacement_calibration,
                 "explanation": a.explanation(),
             }
         )
