@@ -19,12 +19,13 @@
 --                   routes are read here (as analysis/routing_upstreams.sql does), not from
 --                   its results table, which follows the watched ASNs' own routes only.
 -- The event's own (watched) ASNs are never buffers. first_seen: the earliest evidence after
--- t0 (NULL for successors). t0 is the nominal cut-off of the `events` view (t0_source
--- 'nominal'): the measured t0 (results/tables/event_cutoffs.csv) is no view.
+-- t0 (NULL for successors). t0 is the measured cut-off (results/tables/event_cutoffs.csv;
+-- the nominal one where none was measured, t0_source says which).
 WITH ev AS (
     -- each event's t0 and the lengths of its windows
-    SELECT event_id, nominal_cutoff AS t0, 'nominal' AS t0_source, pre_days, max_post_days
-    FROM events
+    SELECT e.event_id, t.t0, t.t0_source, e.pre_days, e.max_post_days
+    FROM events AS e
+    JOIN event_t0('results/tables/event_cutoffs.csv') AS t USING (event_id)
 ),
 targets AS (
     -- the event's own ASNs

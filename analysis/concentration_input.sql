@@ -10,9 +10,12 @@
 --   *_excl_targets:      the same without the event's own watched ASNs, so that losing the
 --                        target alone does not read as dispersion.
 -- Windows: pre = [t0 - pre_days, t0); post = [t0, t0 + k) for each k; for daily units the
--- cut-off day itself, which mixes both sides, is left out.
+-- cut-off day itself, which mixes both sides, is left out. t0: the measured cut-off
+-- (results/tables/event_cutoffs.csv; nominal where none was measured).
 WITH w AS (
-    SELECT event_id, nominal_cutoff AS t0, pre_days, unnest(post_days) AS k FROM events
+    SELECT e.event_id, t.t0, e.pre_days, unnest(e.post_days) AS k
+    FROM events AS e
+    JOIN event_t0('results/tables/event_cutoffs.csv') AS t USING (event_id)
 ),
 spam_days AS (
     SELECT day, breakdown, origin_asn, country, weighted_messages, messages

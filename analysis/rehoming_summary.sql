@@ -2,7 +2,9 @@
 --   share_rehomed: share of the event's pre-window address space (its pre-window prefixes,
 --                  nested ones counted once) that was announced again, as the same prefix or
 --                  a more specific one, by an origin outside the event's watched ASNs within
---                  rehoming_days after the nominal cut-off (a covering, less specific
+--                  rehoming_days after the event's t0 (the measured cut-off of
+--                  results/tables/event_cutoffs.csv, nominal where none was measured; the
+--                  routing rows count hours from the nominal cut-off) (a covering, less specific
 --                  announcement is left out: an upstream's aggregate that existed all along
 --                  is no re-homing);
 --   new_origins:   how many such origins there were; prefixes_rehomed: how many of the
@@ -14,13 +16,20 @@ WITH windows AS (
         AS within_days
     FROM events
 ),
+shift AS (  -- hours from the nominal cut-off to t0
+    SELECT e.event_id, (epoch(t.t0) - epoch(e.nominal_cutoff)) / 3600.0 AS hours
+    FROM events AS e
+    JOIN event_t0('results/tables/event_cutoffs.csv') AS t USING (event_id)
+),
 rows AS (
-    SELECT * FROM read_csv('results/tables/routing_rehoming.csv')
+    SELECT r.*, r.hours_after_nominal_cutoff - s.hours AS hours_after_t0
+    FROM read_csv('results/tables/routing_rehoming.csv') AS r
+    JOIN shift AS s USING (event_id)
 ),
 ranges AS (  -- a.b.c.d/len as [first, last] addresses
     SELECT
         event_id, pre_prefix, post_prefix, post_origin, relation, announced_after,
-        origin_is_watched, hours_after_nominal_cutoff,
+        origin_is_watched, hours_after_t0,
         list_reduce(list_transform(string_split(split_part(pre_prefix, '/', 1), '.'),
                                    lambda x: x::UBIGINT), lambda a, b: a * 256 + b) AS pre_start,
         pow(2, 32 - split_part(pre_prefix, '/', 2)::INTEGER)::UBIGINT AS pre_size,
@@ -49,8 +58,8 @@ moved AS (
     WHERE r.announced_after
       AND r.relation IN ('same', 'more_specific')
       AND NOT r.origin_is_watched
-      AND r.hours_after_nominal_cutoff >= 0
-      AND r.hours_after_nominal_cutoff <= 24 * w.within_days
+      AND r.hours_after_t0 >= 0
+      AND r.hours_after_t0 <= 24 * w.within_days
 ),
 moved_space AS (  -- re-announced ranges, nested ones counted once
     SELECT event_id, within_days, sum(e - s + 1) AS addresses FROM (

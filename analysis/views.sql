@@ -11,6 +11,14 @@ SELECT * FROM read_parquet('data/processed/watched_asns.parquet');
 CREATE OR REPLACE VIEW events AS
 SELECT * FROM read_parquet('data/processed/events.parquet');
 
+-- Each event's t0 as the workflow measured it (results/tables/event_cutoffs.csv): the cut-off
+-- measured from the BGP updates, or the nominal one where none was measured (t0_source).
+-- A table macro over the file's path, so that only the queries that call it need the file:
+--   SELECT * FROM event_t0('results/tables/event_cutoffs.csv');
+CREATE OR REPLACE MACRO event_t0(path) AS TABLE
+SELECT event_id, t0::TIMESTAMPTZ AS t0, t0_source
+FROM read_csv(path, all_varchar = true);
+
 -- CAIDA prefix-to-AS: which daily snapshots the study used (day, time, collector, URL).
 CREATE OR REPLACE VIEW prefix2as_snapshots AS
 SELECT * FROM read_parquet('data/processed/prefix2as_snapshots.parquet');

@@ -31,6 +31,7 @@ VIEWS = (
     "blocklist_attribution",
     "blocklist_attribution_counted",
     "spam_messages_attributed",
+    "event_t0",
 )
 
 TARGET = 100  # the watched ASN, origin of 10.0.0.0/16 before t0
@@ -225,7 +226,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.Data
     for name in VIEWS:
         sql = view_definition(VIEWS_SQL, name).replace("'data/", f"'{root}/data/")
         con.execute(sql)
-    buffers = con.sql((ANALYSIS / "buffer_networks.sql").read_text()).pl()
+    buffers = con.sql(
+        (ANALYSIS / "buffer_networks.sql").read_text().replace("'results/", f"'{root}/results/")
+    ).pl()
     buffers.write_csv(root / "results" / "tables" / "buffer_networks.csv")
     query = (
         (ANALYSIS / "displacement_input.sql").read_text().replace("'results/", f"'{root}/results/")
@@ -243,7 +246,7 @@ def test_every_reason_found(run: tuple[pl.DataFrame, pl.DataFrame]) -> None:
         (NEW_UPSTREAM, "new_upstream"),
     }
     assert buffers["event_id"].unique().to_list() == ["ev"]
-    assert buffers["t0_source"].unique().to_list() == ["nominal"]
+    assert buffers["t0_source"].unique().to_list() == ["measured"]  # event_cutoffs.csv
     first = dict(zip(buffers["reason"], buffers["first_seen"], strict=True))
     assert first["successor"] is None
     assert first["rehomed_origin"] == dt.datetime(2008, 11, 13, tzinfo=UTC)

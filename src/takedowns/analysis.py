@@ -12,22 +12,44 @@ import polars as pl
 
 from takedowns.provenance import mark_result
 
+#: The cited reference tables a query may read, by the name it reads them under.
+REFERENCE_TABLES = {"reference_events": "events", "published_figures": "published_figures"}
+
+
+def reference_tables(config: Mapping[str, Any]) -> dict[str, Path]:
+    """The reference tables of config ``reference`` (when the job was given that key), by the
+    name the SQL reads them under."""
+    from takedowns.reference import table_path
+
+    if "reference" not in config:
+        return {}
+    return {name: table_path(config, key) for name, key in REFERENCE_TABLES.items()}
+
 
 def connect(
-    views_sql: Path, variables: Mapping[str, Any] | None = None
+    views_sql: Path,
+    variables: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Path] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of ``analysis/views.sql`` defined.
 
     Paths inside the views are relative to the current directory (the workflow's). The cited
-    reference tables are registered as ``reference_events`` and ``published_figures``, and
-    each of ``variables`` is set for ``getvariable(name)`` in the SQL.
+    reference tables of ``reference`` (:func:`reference_tables`) are registered as
+    ``reference_events`` and ``published_figures``, and each of ``variables`` is set for
+    ``getvariable(name)`` in the SQL.
     """
     from takedowns.reference import load_events, load_published_figures
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    con.register("reference_events", load_events().to_arrow())
-    con.register("published_figures", load_published_figures().to_arrow())
+    reference = reference or {}
+    if "reference_events" in reference:
+        con.register("reference_events", load_events(reference["reference_events"]).to_arrow())
+    if "published_figures" in reference:
+        figures = load_published_figures(
+            reference["published_figures"], reference.get("reference_events")
+        )
+        con.register("published_figures", figures.to_arrow())
     for name, value in (variables or {}).items():
         con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute(Path(views_sql).read_text(encoding="utf-8"))
@@ -35,10 +57,12 @@ def connect(
 
 
 def view_definition(views_sql: Path, name: str) -> str:
-    """The ``CREATE OR REPLACE VIEW <name> ...;`` statement of ``analysis/views.sql``, alone
-    (for a connection that registers the tables beneath it some other way)."""
+    """The ``CREATE OR REPLACE VIEW <name> ...;`` (or ``MACRO <name>(...)``) statement of
+    ``analysis/views.sql``, alone (for a connection that registers the tables beneath it some
+    other way)."""
     text = Path(views_sql).read_text(encoding="utf-8")
-    start = text.index(f"CREATE OR REPLACE VIEW {name} AS")
+    view = f"CREATE OR REPLACE VIEW {name} AS"
+    start = text.index(view if view in text else f"CREATE OR REPLACE MACRO {name}(")
     return text[start : text.index(";", start) + 1]
 
 
@@ -77,12 +101,16 @@ def variables_read(sql: str) -> set[str]:
 
 
 def query_file(
-    views_sql: Path, query_sql: Path, variables: Mapping[str, Any] | None = None
+    views_sql: Path,
+    query_sql: Path,
+    variables: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Path] | None = None,
 ) -> pl.DataFrame:
     """Run one SQL file (a single SELECT) after the views, returning a polars frame.
 
     Every variable the views or the query read must be given: DuckDB would read an unset one
-    as NULL and the query would go on with it.
+    as NULL and the query would go on with it. So must every reference table it reads
+    (``reference``, :func:`reference_tables`).
     """
     query = Path(query_sql).read_text(encoding="utf-8")
     missing = sorted(
@@ -93,7 +121,17 @@ def query_file(
             f"{query_sql}: reads the variable(s) {', '.join(missing)} but the job set none of "
             "them (see sql_variables and the keys its rule passes)"
         )
-    con = connect(views_sql, variables)
+    unread = [
+        name
+        for name in REFERENCE_TABLES
+        if re.search(rf"\b{name}\b", query) and name not in (reference or {})
+    ]
+    if unread:
+        raise ValueError(
+            f"{query_sql}: reads the reference table(s) {', '.join(unread)} but the job was not "
+            "given the config key reference"
+        )
+    con = connect(views_sql, variables, reference)
     try:
         return con.sql(query).pl()
     finally:
