@@ -49,6 +49,6 @@ rule datapackage:
     log:
         "logs/package/datapackage.log",
     params:
-        cfg=job_config("synthetic"),
+        cfg=job_config("synthetic", "events"),
     run:
         jobs.datapackage(output[0], params.cfg, log[0])

@@ -37,6 +37,13 @@ from takedowns.study import events_frame, watched_asns_frame
 UTC = dt.UTC
 
 
+# The config keys the package reads: the synthetic flag and the events (for its title).
+CONFIG = {
+    "synthetic": False,
+    "events": {"ev": {"name": "Event", "asns": [64496], "nominal_cutoff": "2008-11-11T22:00Z"}},
+}
+
+
 @pytest.fixture(scope="module")
 def dictionary() -> dict:
     return load_dictionary()
@@ -186,7 +193,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_build_describes_every_file(root: Path) -> None:
-    package = build(root, {"synthetic": False}, DICT)
+    package = build(root, CONFIG, DICT)
+    assert package["title"].endswith("the takedowns of Event")
     resources = {r["path"]: r for r in package["resources"]}
     assert list(resources) == [
         "things.parquet",
@@ -223,7 +231,7 @@ def test_build_describes_every_file(root: Path) -> None:
 def test_undocumented_column_names_file_and_column(root: Path) -> None:
     bad = _write(root / "daily" / "c" / "x.parquet", _daily(1).append_column("extra", [["?"]]))
     with pytest.raises(UndocumentedColumn) as err:
-        build(root, {"synthetic": False}, DICT)
+        build(root, CONFIG, DICT)
     assert str(bad) in str(err.value) and "'extra'" in str(err.value)
     assert "'daily'" in str(err.value)
 
@@ -231,10 +239,10 @@ def test_undocumented_column_names_file_and_column(root: Path) -> None:
 def test_wrong_type_and_missing_column_are_errors(root: Path) -> None:
     _write(root / "daily" / "c" / "x.parquet", _daily(1).set_column(1, "n", [["1"]]))
     with pytest.raises(ColumnTypeMismatch, match=r"x\.parquet: column 'n' .* is string, but"):
-        build(root, {"synthetic": False}, DICT)
+        build(root, CONFIG, DICT)
     _write(root / "daily" / "c" / "x.parquet", _daily(1).drop_columns(["n"]))
     with pytest.raises(MissingColumn, match=r"x\.parquet: .*'n'"):
-        build(root, {"synthetic": False}, DICT)
+        build(root, CONFIG, DICT)
 
 
 def test_overlapping_globs_and_undocumented_files(root: Path) -> None:
@@ -244,13 +252,13 @@ def test_overlapping_globs_and_undocumented_files(root: Path) -> None:
     assert undocumented_files(root, DICT) == []
     stray = _write(root / "elsewhere" / "y.parquet", _daily(1))
     assert undocumented_files(root, DICT) == [stray]
-    assert len(build(root, {"synthetic": False}, DICT)["resources"]) == 3
+    assert len(build(root, CONFIG, DICT)["resources"]) == 3
 
 
 def test_synthetic_flag_goes_into_title_and_description(root: Path) -> None:
-    real = build(root, {"synthetic": False}, DICT)
+    real = build(root, CONFIG, DICT)
     assert SYNTHETIC_LABEL not in real["title"] and "description" not in real
-    fake = build(root, {"synthetic": True}, DICT)
+    fake = build(root, {**CONFIG, "synthetic": True}, DICT)
     assert fake["title"].startswith(f"{SYNTHETIC_LABEL}: ")
     assert fake["description"] == SYNTHETIC_LABEL
     assert fake["resources"] == real["resources"]

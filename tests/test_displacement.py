@@ -202,13 +202,14 @@ def test_gains_hhi_and_classify_by_hand() -> None:
     assert gains_hhi(np.array([0.1, 0.1, -0.2])) == pytest.approx(0.5)
     assert math.isnan(gains_hhi(np.array([-0.1, 0.0])))
     got = classify_gains(
-        np.array([False, True, True, True]),
-        np.array([0, 1, 5, 2]),
-        np.array([1.0, 0.9, 0.9, 0.2]),
+        np.array([False, True, True, True, True]),
+        np.array([0, 1, 5, 2, 10]),
+        np.array([1.0, 0.9, 0.9, 0.2, 0.1]),
         max_gainers=2,
         min_gains_hhi=0.4,
     )
-    assert got.tolist() == ["none", "displaced", "dispersed", "dispersed"]
+    # one gainer; five, one of which holds nearly all; two even ones; ten even ones
+    assert got.tolist() == ["none", "displaced", "displaced", "displaced", "dispersed"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import re
 from collections.abc import Callable
@@ -249,7 +250,8 @@ def test_events_ragged_row(tmp_path: Path, event_rows: Table) -> None:
 @pytest.mark.parametrize(
     ("column", "value"),
     [
-        ("event_id", "storm"),
+        ("event_id", "Storm Worm"),
+        ("event_id", "none"),
         ("fact", "rumour"),
         ("role", "victim"),
         ("time_precision", "second"),
@@ -264,6 +266,26 @@ def test_events_value_out_of_vocabulary(
     path = broken_events(tmp_path, event_rows)
     with pytest.raises(ReferenceTableError, match=located(path, number, column)):
         load_events(path)
+
+
+def test_an_event_is_whatever_the_table_holds(tmp_path: Path, event_rows: Table) -> None:
+    """A new event needs only its rows (a primary cut-off, its networks); no code names it."""
+    base = dict.fromkeys(EVENT_COLUMNS, "")
+    new = [
+        {**base, "event_id": "storm_host", "event_name": "Storm Host", "fact": "cutoff",
+         "role": "primary", "time_local": "2009-06-02T12:00+00:00", "timezone": "UTC",
+         "time_utc": "2009-06-02T12:00:00Z", "time_precision": "hour",
+         "description": "test event", "source_url": "https://example.org/storm"},
+        {**base, "event_id": "storm_host", "event_name": "Storm Host", "fact": "network",
+         "asn": "64496", "role": "target", "description": "test network",
+         "source_url": "https://example.org/storm"},
+    ]  # fmt: skip
+    table = load_events(broken_events(tmp_path, [*event_rows, *new]))
+    assert "storm_host" in set(table["event_id"])
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    with pytest.raises(ReferenceTableError, match="no primary cutoff for 'storm_host'"):
+        load_events(broken_events(alone, [*event_rows, new[1]]))
 
 
 def test_events_role_must_fit_the_fact(tmp_path: Path, event_rows: Table) -> None:
@@ -400,7 +422,9 @@ def test_figures_unknown_column(tmp_path: Path, figure_rows: Table) -> None:
         load_published_figures(path)
 
 
-@pytest.mark.parametrize(("column", "value"), [("unit", "percent"), ("event_id", "storm")])
+@pytest.mark.parametrize(
+    ("column", "value"), [("unit", "percent"), ("event_id", "storm"), ("event_id", "Storm!")]
+)
 def test_figures_value_out_of_vocabulary(
     tmp_path: Path, figure_rows: Table, column: str, value: str
 ) -> None:
@@ -525,3 +549,30 @@ def test_figures_bound_must_match_the_bound_columns(tmp_path: Path, figure_rows:
     path = broken_figures(tmp_path, figure_rows)
     with pytest.raises(ReferenceTableError, match=located(path, 11, "bound") + ".*'lower'"):
         load_published_figures(path)
+
+
+def test_config_events_must_agree_with_the_table() -> None:
+    from takedowns.config import ConfigError, load_config
+    from takedowns.reference import check_config_events
+
+    config = load_config()
+    check_config_events(config)  # the study's config agrees with the committed table
+    renamed = copy.deepcopy(config)
+    renamed["events"]["mccolo"]["name"] = "McColo Corp."
+    with pytest.raises(ConfigError, match=r"'events\.mccolo\.name'.*'McColo'"):
+        check_config_events(renamed)
+    moved = copy.deepcopy(config)
+    moved["events"]["mccolo"]["nominal_cutoff"] = "2008-11-12T22:00Z"
+    with pytest.raises(ConfigError, match=r"'events\.mccolo\.nominal_cutoff'.*2008-11-11T22:00Z"):
+        check_config_events(moved)
+    new = copy.deepcopy(config)
+    new["events"]["storm_host"] = {
+        "name": "Storm",
+        "asns": [64496],
+        "nominal_cutoff": "2009-06-02T12:00Z",
+    }
+    check_config_events(new)  # an event the table does not hold: no reference rows, allowed
+    missing = copy.deepcopy(config)
+    missing["reference"]["events"] = "/nonexistent/events.csv"
+    with pytest.raises(ConfigError, match=r"'reference\.events'.*nonexistent"):
+        check_config_events(missing)

@@ -12,8 +12,8 @@ Our figure is computed on the row's own resolution and baseline:
 
 * ``hours``: the trap's hourly series aligned on the cut-off t0 (hour h holds arrivals in
   [t0 + h, t0 + h + 1) hours, from the per-second arrival times). The post window is the hours
-  from t0 to the end of the figure's last day (UTC), e.g. the afternoon of 11 Nov 2008 after
-  McColo's cut-off; the ``pre_cutoff_level`` baseline is the same hours on each of the
+  from t0 to the end of the figure's last day (UTC), e.g. the afternoon of a cut-off day after
+  the cut-off; the ``pre_cutoff_level`` baseline is the same hours on each of the
   ``pre_days`` covered days before (so the daily cycle cancels);
 * ``day`` .. ``year``: mean daily count over the covered days of the figure's period (a period
   that starts on the cut-off day uses the days after it), against the mean of the ``pre_days``

@@ -108,6 +108,16 @@ def schema_defaults(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return filled
 
 
+def filled(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``instance`` with the defaults of ``schema`` (a part of the config schema)
+    filled in, for a value the config may leave out altogether (e.g. an event's entry under
+    ``scenario``)."""
+    out = copy.deepcopy(dict(instance))
+    for error in _FillingValidator(schema).iter_errors(out):
+        raise ConfigError(f"{error.message} (in {dict(instance)!r})")
+    return out
+
+
 def _parse_date(value: str, key: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)

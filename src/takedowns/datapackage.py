@@ -190,6 +190,14 @@ def undocumented_files(root: Path, dictionary: Mapping[str, Any]) -> list[Path]:
     return [p for p in sorted(root.rglob("*.parquet")) if p not in covered]
 
 
+def _event_names(config: Mapping[str, Any]) -> str:
+    """The configured events' names in time order, as prose ("A, B and C")."""
+    from takedowns.study import events
+
+    names = [e.name for e in events(config)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def build(
     root: Path, config: Mapping[str, Any], dictionary: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -203,8 +211,8 @@ def build(
     package: dict[str, Any] = {
         "$schema": PROFILE,
         "name": "takedowns",
-        "title": "Routing, spam-trap and blocklist data around the 2007-2008 takedowns of "
-        "RBN, Intercage/Atrivo and McColo",
+        "title": "Routing, spam-trap and blocklist data around the takedowns of "
+        + _event_names(config),
         "version": __version__,
         "licenses": [
             {
@@ -353,8 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config",
         type=Path,
         action="append",
-        help="config file(s) merged onto config/config.yaml (for the synthetic flag); by "
-        "default the files' own takedowns.synthetic metadata decides",
+        help="config file(s) merged onto config/config.yaml (the synthetic flag, the events); "
+        "by default config/config.yaml, with the files' own takedowns.synthetic metadata",
     )
     args = parser.parse_args(argv)
     dictionary = load_dictionary(args.dictionary)
@@ -372,7 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config: Mapping[str, Any] = load_config(*args.config)
     else:
-        config = {"synthetic": files_synthetic(sorted(args.root.rglob("*.parquet")))}
+        from takedowns.config import load_config
+
+        config = {
+            **load_config(),
+            "synthetic": files_synthetic(sorted(args.root.rglob("*.parquet"))),
+        }
     try:
         package = write(args.root, args.out, config, dictionary)
     except DictionaryMismatch as exc:

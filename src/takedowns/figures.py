@@ -182,6 +182,74 @@ def forest_figure(
     _save(fig, png, config)
 
 
+def answer_figure(verdicts: pl.DataFrame, png: Path, config: Mapping[str, Any]) -> None:
+    """The answer's two axes side by side, one row per configured event in time order.
+
+    Left (volume): the immediate and end-of-window effects of the primary fit with their
+    intervals, labelled with ``volume_answer``; right (displacement): the WDQ with its interval,
+    labelled with ``displacement_answer``, and the row's ``reading``. An event without a number
+    (no usable fit, D not asked) keeps its row with the answer alone.
+    """
+    evs = events(config)
+    by_id = {r["event_id"]: r for r in verdicts.iter_rows(named=True)}
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, (vol, disp) = plt.subplots(
+        1, 2, figsize=(10, 0.7 * max(len(evs), 2) + 1.4), sharey=True, width_ratios=(1.2, 1)
+    )
+    labels = []
+    for y, ev in enumerate(evs):
+        row = by_id.get(ev.event_id, {})
+        labels.append(f"{ev.name}\n{ev.nominal_cutoff:%Y-%m-%d}")
+        for key, low, high, dy, color, name in (
+            ("immediate", "immediate_ci_low", "immediate_ci_high", -0.12, "#08519c", "immediate"),
+            ("end_of_window", "end_ci_low", "end_ci_high", 0.12, "#6baed6", "end of window"),
+        ):
+            _interval(vol, row, key, low, high, y + dy, color, name, scale=100.0)
+        _interval(disp, row, "wdq", "wdq_ci_low", "wdq_ci_high", y, "#a63603", "WDQ")
+        vol.annotate(
+            row.get("volume_answer") or "no answer", (1.0, y), xycoords=("axes fraction", "data"),
+            xytext=(-4, 0), textcoords="offset points", ha="right", va="center", fontsize=8,
+        )  # fmt: skip
+        disp.annotate(
+            f"{row.get('displacement_answer') or 'no answer'}: {row.get('reading') or ''}",
+            (1.0, y), xycoords=("axes fraction", "data"), xytext=(-4, 0),
+            textcoords="offset points", ha="right", va="center", fontsize=8,
+        )  # fmt: skip
+    for ax in (vol, disp):
+        ax.axvline(0, color="grey", linewidth=1)
+    vol.set_yticks(range(len(labels)), labels)
+    vol.set_ylim(len(labels) - 0.5, -0.5)
+    vol.set_xlabel("did it stay down? relative change in daily spam, % (95 % CI)")
+    disp.set_xlabel("did it move? WDQ (95 % CI; < 0: part of the loss reappeared nearby)")
+    handles, texts = vol.get_legend_handles_labels()
+    seen = dict(zip(texts, handles, strict=True))
+    if seen:
+        vol.legend(seen.values(), seen.keys(), fontsize=7, loc="lower left")
+    fig.tight_layout()
+    _save(fig, png, config)
+
+
+def _interval(
+    ax: plt.Axes,
+    row: Mapping[str, Any],
+    key: str,
+    low: str,
+    high: str,
+    y: float,
+    color: str,
+    name: str,
+    scale: float = 1.0,
+) -> None:
+    """A point with its interval on ``ax`` at height ``y``, when the row has a finite one."""
+    values = [row.get(k) for k in (key, low, high)]
+    if any(v is None or v != v for v in values):
+        return
+    point, lo, hi = (scale * float(v) for v in values)
+    ax.errorbar(
+        point, y, xerr=[[point - lo], [hi - point]], fmt="o", color=color, capsize=3, label=name
+    )
+
+
 def concentration_figure(changes: pl.DataFrame, png: Path, config: Mapping[str, Any]) -> None:
     """HHI over origin ASNs before and after each cut-off, and its change with a 95 % CI.
 

@@ -28,6 +28,8 @@ from takedowns.tables import write_parquet
 
 RAW_ROOT = Path("data/raw")
 CHECKSUMS = RAW_ROOT / "SHA256SUMS"
+# The calibration study's verdict as the answer names it (make calibrate writes it there).
+CALIBRATION_VERDICT = "data/calibration/verdict.csv"
 
 
 def download(url: str, out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
@@ -280,7 +282,12 @@ def sql_table(
     from takedowns import analysis
 
     with job_log(log) as logger:
-        frame = analysis.query_file(Path(views), Path(query), analysis.sql_variables(config))
+        frame = analysis.query_file(
+            Path(views),
+            Path(query),
+            analysis.sql_variables(config),
+            analysis.reference_tables(config),
+        )
         if Path(out).suffix == ".parquet":
             write_parquet(frame, Path(out), metadata=parquet_metadata(config))
         else:
@@ -325,7 +332,7 @@ def _event_fits(config: Mapping[str, Any], cutoffs: Path) -> list[_EventFit]:
     """The events in t0 order, each with the post-window end, washout and shock dates."""
     t0s = _cutoffs(Path(cutoffs))
     ordered = sorted(events(config), key=lambda e: t0s.get(e.event_id, e.nominal_cutoff))
-    shocks = _shock_dates()
+    shocks = _shock_dates(config)
     out = []
     for i, event in enumerate(ordered):
         following = ordered[i + 1] if i + 1 < len(ordered) else None
@@ -604,12 +611,12 @@ def threats(
         analysis.write_result(table, Path(out), config)
 
 
-def _shock_dates() -> dict[str, tuple[dt.date, ...]]:
-    """Per event, the days ``data/reference/events.csv`` dates a temporary restoration of the
-    target (``upstream_change`` rows with role ``restored``, e.g. McColo's 15 Nov 2008)."""
-    from takedowns.reference import load_events
+def _shock_dates(config: Mapping[str, Any]) -> dict[str, tuple[dt.date, ...]]:
+    """Per event, the days the events table (config ``reference.events``) dates a temporary
+    restoration of the target (``upstream_change`` rows with role ``restored``)."""
+    from takedowns.reference import load_events, table_path
 
-    rows = load_events().filter(
+    rows = load_events(table_path(config, "events")).filter(
         (pl.col("fact") == "upstream_change") & (pl.col("role") == "restored")
     )
     out: dict[str, list[dt.date]] = {}
@@ -710,13 +717,18 @@ def displacement(
 def verdicts(
     effects_csv: Path,
     displacement_csv: Path,
+    calibration_csv: Path,
     out_csv: Path,
     out_txt: Path,
+    out_calibration: Path,
     config: Mapping[str, Any],
     log: Path | None = None,
 ) -> None:
     """Per event, the two-axis answer (:mod:`takedowns.verdicts`) from the primary volume fit
-    and the primary displacement comparison, with the numbers that decided it."""
+    and the primary displacement comparison, with the numbers that decided it; estimators
+    that did not pass the calibration study (``calibration_csv``) are kept out, and the
+    study's verdict is written beside the answer (``out_calibration``, with the rows the
+    answer reads marked)."""
     from takedowns import analysis
     from takedowns import verdicts as vd
 
@@ -744,10 +756,13 @@ def verdicts(
                     ),
                 )
             )
-        answers = vd.decide_all(evidence, rule)
+        calibration = vd.read_calibration(calibration_csv, source=CALIBRATION_VERDICT)
+        answers = vd.decide_all(evidence, rule, calibration)
         for answer in answers:
             logger.info("%s", answer.explanation())
         analysis.write_result(vd.answers_frame(answers, rule), Path(out_csv), config)
+        table = vd.calibration_table(pl.read_csv(calibration_csv), rule)
+        analysis.write_result(table, Path(out_calibration), config)
         text = "\n\n".join(a.explanation() for a in answers) + "\n"
         if is_synthetic(config):
             text = f"{SYNTHETIC_LABEL}\n\n{text}"
@@ -1049,7 +1064,7 @@ def published_comparison(
     """
     from takedowns import analysis
     from takedowns.comparison import arrival_windows, compare
-    from takedowns.reference import load_published_figures
+    from takedowns.reference import load_published_figures, table_path
 
     with job_log(log) as logger:
         t0s = _cutoffs(Path(cutoffs))
@@ -1061,7 +1076,9 @@ def published_comparison(
             .collect()
         )
         frame = compare(
-            load_published_figures(),
+            load_published_figures(
+                table_path(config, "published_figures"), table_path(config, "events")
+            ),
             pl.read_csv(daily, try_parse_dates=True),
             arrivals,
             t0s,
@@ -1093,6 +1110,14 @@ def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[st
     figures.forest_figure(
         pl.read_csv(effects), pl.read_csv(comparison, try_parse_dates=True), Path(out), config
     )
+
+
+@logged_job
+def answer_figure(verdicts: Path, out: Path, config: Mapping[str, Any]) -> None:
+    """Draw the answer's two axes side by side for every event, in time order."""
+    from takedowns import figures
+
+    figures.answer_figure(pl.read_csv(verdicts), Path(out), config)
 
 
 @logged_job

@@ -1,10 +1,10 @@
-"""The curated, cited reference tables of the three takedowns, loaded and validated.
+"""The curated, cited reference tables of the takedowns, loaded and validated.
 
 Two committed CSV files under ``data/reference/`` hold what public reporting and a few public
 datasets say about the events (see ``data/reference/README.md`` for the data dictionary):
 
 * ``events.csv``: one row per fact (the networks, nominal cut-off times, upstream changes and
-  known prefixes of RBN, Intercage/Atrivo and McColo);
+  known prefixes of each event; the events are whatever ids the table holds);
 * ``published_figures.csv``: one row per spam-volume figure published at the time.
 
 The loaders check every row and raise :class:`ReferenceTableError` with a one-line message
@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,7 +32,7 @@ __all__ = [
     "BOUNDS",
     "EVENTS_CSV",
     "EVENT_COLUMNS",
-    "EVENT_NAMES",
+    "EVENT_ID_PATTERN",
     "FIGURES_CSV",
     "FIGURE_COLUMNS",
     "MEASURES",
@@ -45,6 +45,7 @@ __all__ = [
     "load_events",
     "load_published_figures",
     "nominal_cutoffs",
+    "table_path",
 ]
 
 #: Directory of the committed reference tables (``<repository>/data/reference``).
@@ -91,12 +92,12 @@ FIGURE_COLUMNS: Final[tuple[str, ...]] = (
     "population",
 )
 
-#: The events and the name each must carry in ``event_name``.
-EVENT_NAMES: Final[Mapping[str, str]] = {
-    "rbn": "Russian Business Network",
-    "intercage": "Intercage / Atrivo",
-    "mccolo": "McColo",
-}
+#: An event id: lower-case letters, digits and underscores, starting with a letter. The
+#: events are data: every id the table holds is an event, and every row of one id carries the
+#: same ``event_name``.
+EVENT_ID_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+#: ``published_figures.event_id`` of a figure that belongs to no event.
+NO_EVENT: Final = "none"
 #: Roles of an ASN in an event (``network`` and ``prefix`` rows).
 NETWORK_ROLES: Final = ("target", "transit", "affiliate", "survivor", "successor")
 #: The allowed ``role`` values for each ``fact``.
@@ -117,7 +118,6 @@ ROLES_BY_FACT: Final[Mapping[str, tuple[str, ...]]] = {
     "prefix": NETWORK_ROLES,
 }
 TIME_PRECISIONS: Final = ("minute", "hour", "day", "approximate")
-FIGURE_EVENT_IDS: Final = (*EVENT_NAMES, "none")
 #: Units of ``published_figures.value``; the last two are for rows without a number.
 UNITS: Final[Mapping[str, str]] = {
     "percent_change": "relative change in percent (-66.7 = fell by two thirds)",
@@ -454,12 +454,14 @@ def _parse_times(row: _Row) -> tuple[datetime | None, date | None]:
 
 def _validate_event(row: _Row) -> dict[str, object]:
     """Validate one events row and return it converted to Python values."""
-    event_id = row.enum("event_id", tuple(EVENT_NAMES))
-    name = row.required("event_name")
-    if name != EVENT_NAMES[event_id]:
+    event_id = row.required("event_id")
+    if not EVENT_ID_PATTERN.match(event_id) or event_id == NO_EVENT:
         raise row.error(
-            "event_name", f"{name!r} is not the name of {event_id!r} ({EVENT_NAMES[event_id]!r})"
+            "event_id",
+            f"{event_id!r} is not an event id (lower-case letters, digits and '_', "
+            f"starting with a letter; not {NO_EVENT!r})",
         )
+    row.required("event_name")
     fact = row.enum("fact", tuple(ROLES_BY_FACT))
     role = row.enum("role", ROLES_BY_FACT[fact])
     asn = row.asn("asn", required=fact != "cutoff")
@@ -500,8 +502,14 @@ def _check_events_table(path: Path, rows: Sequence[_Row], records: Sequence[dict
     """Checks across rows: one primary cut-off with a time per event, consistent networks."""
     networks: dict[tuple[str, int], tuple[str, int]] = {}
     primaries: dict[str, int] = {}
+    names: dict[str, tuple[str, int]] = {}
     for row, record in zip(rows, records, strict=True):
         event, fact, role = record["event_id"], record["fact"], record["role"]
+        name, first = names.setdefault(event, (record["event_name"], row.number))
+        if record["event_name"] != name:
+            raise row.error(
+                "event_name", f"{record['event_name']!r}, but {event!r} is {name!r} in row {first}"
+            )
         if fact == "network":
             key = (event, record["asn"])
             if key in networks:
@@ -518,7 +526,7 @@ def _check_events_table(path: Path, rows: Sequence[_Row], records: Sequence[dict
             if record["time_utc"] is None:
                 raise row.error("time_utc", "a primary cutoff needs a time of day, not a date")
             primaries[event] = row.number
-    for event in EVENT_NAMES:
+    for event in names:
         if event not in primaries:
             raise ReferenceTableError(f"{path}: column 'role': no primary cutoff for {event!r}")
     for row, record in zip(rows, records, strict=True):
@@ -580,7 +588,9 @@ def _validate_figure(row: _Row) -> dict[str, object]:
     end = row.date_cell("period_end", FIGURES_WINDOW)
     if end < start:
         raise row.error("period_end", f"{end} is before period_start {start}")
-    row.enum("event_id", FIGURE_EVENT_IDS)
+    event_id = row.required("event_id")
+    if not EVENT_ID_PATTERN.match(event_id):
+        raise row.error("event_id", f"{event_id!r} is not an event id (or {NO_EVENT!r})")
     row.required("publisher")
     row.required("quote")
     _check_semantics(row, unit, low, high)
@@ -624,19 +634,27 @@ def _check_semantics(row: _Row, unit: str, low: float | None, high: float | None
         raise row.error("bound", f"{bound!r} disagrees with value_low/value_high ({expected!r})")
 
 
-def load_published_figures(path: str | Path | None = None) -> pl.DataFrame:
+def load_published_figures(
+    path: str | Path | None = None, events: str | Path | None = None
+) -> pl.DataFrame:
     """Load and validate ``published_figures.csv`` (default: the committed table).
 
     Returns one row per published figure: ``figure_id`` is ``Int32``, ``value``,
     ``value_low`` and ``value_high`` are ``Float64`` (null when empty), ``period_start`` and
-    ``period_end`` are ``Date``, the rest text. Raises :class:`ReferenceTableError` on any
-    problem.
+    ``period_end`` are ``Date``, the rest text. Every ``event_id`` is an event of the events
+    table ``events`` (default: the committed one) or ``none``. Raises
+    :class:`ReferenceTableError` on any problem.
     """
     path = Path(path) if path is not None else FIGURES_CSV
     rows = _read_rows(path, FIGURE_COLUMNS)
     records = [_validate_figure(row) for row in rows]
+    known = set(load_events(events)["event_id"]) | {NO_EVENT}
     seen: dict[int, int] = {}
     for row, record in zip(rows, records, strict=True):
+        if record["event_id"] not in known:
+            raise row.error(
+                "event_id", f"{record['event_id']!r} is no event of the events table ({events})"
+            )
         figure_id = record["figure_id"]
         assert isinstance(figure_id, int)
         if figure_id in seen:
@@ -654,6 +672,44 @@ def _frame(
 
 
 # --------------------------------------------------------------------------- queries
+
+
+def check_config_events(config: Mapping[str, Any]) -> None:
+    """Refuse a configured event that disagrees with the events table (config
+    ``reference.events``) about its name or its nominal cut-off, naming the config key; an
+    event the table does not hold is allowed (it is analysed without reference rows). Also
+    refuses a table that does not load, naming the file."""
+    from takedowns.config import ConfigError, parse_utc
+
+    path = table_path(config, "events")
+    try:
+        table = load_events(path)
+    except (ReferenceTableError, OSError) as error:
+        raise ConfigError(f"config key 'reference.events': {error}") from None
+    primary = table.filter((pl.col("fact") == "cutoff") & (pl.col("role") == "primary"))
+    rows = {r["event_id"]: r for r in primary.iter_rows(named=True)}
+    for event_id, spec in config["events"].items():
+        row = rows.get(event_id)
+        if row is None:
+            continue
+        if spec["name"] != row["event_name"]:
+            raise ConfigError(
+                f"config key 'events.{event_id}.name': {spec['name']!r}, but {path} names it "
+                f"{row['event_name']!r}"
+            )
+        when = parse_utc(spec["nominal_cutoff"], f"events.{event_id}.nominal_cutoff")
+        if when != row["time_utc"]:
+            raise ConfigError(
+                f"config key 'events.{event_id}.nominal_cutoff': {spec['nominal_cutoff']!r}, but "
+                f"the primary cut-off in {path} is {row['time_utc']:%Y-%m-%dT%H:%MZ}"
+            )
+
+
+def table_path(config: Mapping[str, Any], table: str) -> Path:
+    """The path of the reference table config ``reference.<table>`` names (``events`` or
+    ``published_figures``), relative to the repository unless absolute."""
+    value = Path(config["reference"][table])
+    return value if value.is_absolute() else REFERENCE_DIR.parents[1] / value
 
 
 def nominal_cutoffs(path: str | Path | None = None) -> dict[str, datetime]:

@@ -63,6 +63,8 @@ rule sql_result:
         views=ANALYSIS / "views.sql",
         query=ANALYSIS / "{name}.sql",
         tables=view_tables,
+        cutoffs=measured_t0_input,
+        reference=reference_input,
     output:
         "results/tables/{name}.csv",
     log:
@@ -82,6 +84,7 @@ rule concentration_input:
         tables=view_tables,
         spam_daily="results/tables/spam_daily.csv",
         blocklist_space="results/tables/blocklist_space.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
     output:
         "results/tables/concentration_input.parquet",
     log:
@@ -116,13 +119,16 @@ rule spam_effects:
         daily="results/tables/spam_event_daily.csv",
         study_daily="results/tables/spam_study_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
+        events=reference_tables("events"),
     output:
         effects="results/tables/spam_effects.csv",
         recovery="results/tables/spam_recovery.csv",
     log:
         "logs/analysis/spam_effects.log",
     params:
-        cfg=job_config("effects", "verdict.alpha", "windows", "events", "synthetic"),
+        cfg=job_config(
+            "effects", "verdict.alpha", "windows", "events", "reference", "synthetic"
+        ),
     run:
         jobs.spam_effects(
             input.daily,
@@ -187,6 +193,7 @@ rule verdicts:
     input:
         effects="results/tables/spam_effects.csv",
         displacement="results/tables/displacement.csv",
+        calibration=workflow.source_path("../../data/calibration/verdict.csv"),
     output:
         csv=report(
             "results/tables/verdicts.csv",
@@ -194,6 +201,11 @@ rule verdicts:
             category="Verdicts",
         ),
         txt="results/verdicts.txt",
+        calibration=report(
+            "results/tables/calibration.csv",
+            caption="../report/calibration.rst",
+            category="Verdicts",
+        ),
     log:
         "logs/analysis/verdicts.log",
     params:
@@ -202,8 +214,10 @@ rule verdicts:
         jobs.verdicts(
             input.effects,
             input.displacement,
+            input.calibration,
             output.csv,
             output.txt,
+            output.calibration,
             params.cfg,
             log[0],
         )
@@ -216,7 +230,7 @@ rule published_comparison:
             f"data/processed/spam_messages/{y}.parquet" for y in spam_years()
         ],
         cutoffs="results/tables/event_cutoffs.csv",
-        reference=workflow.source_path("../../data/reference/published_figures.csv"),
+        reference=reference_tables(),
     output:
         report(
             "results/tables/published_comparison.csv",
@@ -226,7 +240,7 @@ rule published_comparison:
     log:
         "logs/analysis/published_comparison.log",
     params:
-        cfg=job_config("windows.pre_days", "synthetic"),
+        cfg=job_config("windows.pre_days", "reference", "synthetic"),
     run:
         jobs.published_comparison(
             input.daily,
@@ -244,6 +258,7 @@ rule rehoming_summary:
         query=ANALYSIS / "rehoming_summary.sql",
         tables=view_tables,
         rehoming="results/tables/routing_rehoming.csv",
+        cutoffs="results/tables/event_cutoffs.csv",
     output:
         "results/tables/rehoming_summary.csv",
     log:
@@ -275,6 +290,7 @@ rule sensitivity:
         daily="results/tables/spam_event_daily.csv",
         study_daily="results/tables/spam_study_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
+        events=reference_tables("events"),
     output:
         report(
             "results/tables/sensitivity.csv",
@@ -284,7 +300,9 @@ rule sensitivity:
     log:
         "logs/analysis/sensitivity.log",
     params:
-        cfg=job_config("effects", "verdict", "windows", "events", "synthetic"),
+        cfg=job_config(
+            "effects", "verdict", "windows", "events", "reference", "synthetic"
+        ),
     run:
         jobs.sensitivity(
             input.daily,
@@ -300,6 +318,7 @@ rule placebo:
     input:
         daily="results/tables/spam_study_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
+        events=reference_tables("events"),
         effects="results/tables/spam_effects.csv",
     output:
         placebo="results/tables/placebo.csv",
@@ -312,7 +331,13 @@ rule placebo:
         "logs/analysis/placebo.log",
     params:
         cfg=job_config(
-            "effects", "verdict", "windows", "events", "placebo", "synthetic"
+            "effects",
+            "verdict",
+            "windows",
+            "events",
+            "placebo",
+            "reference",
+            "synthetic",
         ),
     run:
         jobs.placebo(
@@ -330,6 +355,7 @@ rule threats:
     input:
         daily="results/tables/spam_event_daily.csv",
         cutoffs="results/tables/event_cutoffs.csv",
+        events=reference_tables("events"),
         spam=lambda w: [
             f"data/processed/spam_messages/{y}.parquet" for y in spam_years()
         ],
@@ -348,7 +374,7 @@ rule threats:
     log:
         "logs/analysis/threats.log",
     params:
-        cfg=job_config("windows", "events", "synthetic"),
+        cfg=job_config("windows", "events", "reference", "synthetic"),
     run:
         jobs.threats(
             input.daily,

@@ -20,11 +20,13 @@ from takedowns.sources import (
     url_for_raw,
 )
 from takedowns.delegations import delegated_urls
+from takedowns.reference import check_config_events, table_path
 from takedowns.study import selected_days, selected_months
 
 try:
     check_command_line(workflow.config_settings.overwrite_config)
     validate_config(config)  # fills the schema's defaults into config, in place
+    check_config_events(config)  # names and cut-offs as the cited events table has them
 except ConfigError as error:
     sys.exit(f"takedowns: {error}")
 
@@ -144,11 +146,35 @@ SQL_RESULT_KEYS = {
     "routing_upstreams": (*_WINDOWS, "routing.episode_gap_hours"),
     "routing_rehoming": (*_WINDOWS, "routing.episode_gap_hours"),
     "routing_cutoff": ("routing.update_window_hours",),
-    "buffer_networks": ("blocklists.concentration_list",),
+    "buffer_networks": ("blocklists.concentration_list", "reference"),
     "spam_study_daily": (),
     "routed_space_daily": (),
 }
 SQL_RESULTS = list(SQL_RESULT_KEYS)
+# The SQL results that read each event's measured t0 (results/tables/event_cutoffs.csv).
+SQL_RESULTS_FROM_T0 = ("spam_event_daily", "buffer_networks")
+# The SQL results that read the cited reference tables (reference_events, published_figures).
+SQL_RESULTS_READING_REFERENCE = ("buffer_networks",)
+
+
+def reference_tables(*tables):
+    """The cited reference tables config `reference` names (default: both), as inputs of the
+    rules that read them, so that an edit to a table reruns what it feeds."""
+    return [
+        str(table_path(config, t)) for t in tables or ("events", "published_figures")
+    ]
+
+
+def reference_input(wildcards):
+    """The reference tables, for the SQL results that read them (none for the others)."""
+    return reference_tables() if wildcards.name in SQL_RESULTS_READING_REFERENCE else []
+
+
+def measured_t0_input(wildcards):
+    """The measured cut-offs, for the SQL results that read them (none for the others)."""
+    if wildcards.name in SQL_RESULTS_FROM_T0:
+        return ["results/tables/event_cutoffs.csv"]
+    return []
 
 
 def sql_job_config(wildcards):
@@ -378,6 +404,7 @@ def study_outputs(wildcards=None):
         "results/tables/displacement.csv",
         "results/tables/displacement_buffers.csv",
         "results/tables/verdicts.csv",
+        "results/tables/calibration.csv",
         "results/tables/placebo.csv",
         "results/tables/placebo_ranks.csv",
         "results/tables/sensitivity.csv",
@@ -386,6 +413,7 @@ def study_outputs(wildcards=None):
         "results/tables/published_comparison.csv",
         "results/figures/address_space_daily.png",
         "results/figures/spam_timeline.png",
+        "results/figures/answer.png",
         "results/figures/spam_effects_forest.png",
         "results/figures/concentration.png",
         "results/figures/routing_upstreams.png",

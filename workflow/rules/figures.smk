@@ -38,6 +38,23 @@ rule spam_timeline_figure:
         )
 
 
+rule answer_figure:
+    input:
+        "results/tables/verdicts.csv",
+    output:
+        report(
+            "results/figures/answer.png",
+            caption="../report/answer_figure.rst",
+            category="Verdicts",
+        ),
+    log:
+        "logs/figures/answer.log",
+    params:
+        cfg=job_config("events", "synthetic"),
+    run:
+        jobs.answer_figure(input[0], output[0], params.cfg, log=log[0])
+
+
 rule forest_figure:
     input:
         effects="results/tables/spam_effects.csv",

@@ -8,8 +8,8 @@ CDX answers of its queries (real shape: a JSON header row, then one row per line
 What is planted (and returned as :class:`BlocklistTruth`):
 
 * each event's target prefixes (``scenario.events[..].prefixes``) are listed before its
-  cut-off and delisted ``delist_after_days`` after it (Spamhaus DROP: every event; the
-  Emerging Threats RBN lists: the RBN event only);
+  cut-off and delisted ``delist_after_days`` after it (Spamhaus DROP: every event; any other
+  list: the events whose config ``scenario.<event>.blocklists`` names it);
 * a dispersion: per event, prefixes of unrelated ASNs (taken from ``scenario.background``,
   so the prefix-to-AS tables route them) are listed one more each ``dispersion_step_days``
   after the cut-off, and stay listed;
@@ -357,12 +357,12 @@ def generate_blocklists(
     rest = pool[baseline_prefixes + 6 :]
     dispersion: dict[str, list[tuple[str, int, dt.datetime]]] = {}
     for i, ev in enumerate(events):
-        chosen = rest[i * dispersion_per_event : (i + 1) * dispersion_per_event]
+        # an event whose moves were not planted (scenario.events[e].move None) gets none listed
+        chosen = rest[i * dispersion_per_event : (i + 1) * dispersion_per_event] if ev.move else []
         dispersion[ev.event_id] = [
             (p, a, ev.cutoff + dt.timedelta(days=dispersion_step_days * (j + 1)))
             for j, (p, a) in enumerate(chosen)
         ]
-    rbn = next((e for e in events if e.event_id == "rbn"), events[0] if events else None)
     truth = BlocklistTruth(
         captures=[],
         cdx_urls={},
@@ -389,7 +389,13 @@ def generate_blocklists(
     for source in sources:
         is_drop = source.format == "drop"
         every = drop_every_days if is_drop else et_every_days
-        tracked = all_events if is_drop else [rbn.event_id] if rbn else []
+        # DROP lists every event's space; another list only the events whose config
+        # scenario.<event>.blocklists names it
+        tracked = (
+            all_events
+            if is_drop
+            else [e.event_id for e in events if source.name in e.plant["blocklists"]]
+        )
         n_base = baseline_prefixes if is_drop else max(4, baseline_prefixes // 3)
         days = scenario.days[:: max(1, every)]
         planned = []

@@ -45,8 +45,6 @@ COUNTRIES = {
     "lacnic": ["BR", "AR", "MX", "CL"],
     "ripencc": ["RU", "DE", "GB", "NL", "UA"],
 }
-#: Countries the events' networks are delegated to (as published in 2008; synthetic files).
-EVENT_COUNTRY = {"rbn": "RU", "intercage": "US", "mccolo": "US"}
 
 
 @dataclass
@@ -75,12 +73,13 @@ def _country(registry: str, start: int) -> str:
 def _ranges(scenario: Scenario) -> list[tuple[str, str, int, int]]:
     """Disjoint (registry, country, start, end) delegations covering the scenario's space."""
     event_nets: dict[ipaddress.IPv4Network, str] = {}
-    for event_id, ev in scenario.events.items():
+    for ev in scenario.events.values():
         prefixes = [p for ps in ev.prefixes.values() for p in ps]
         if ev.move:
             prefixes.append(ev.move.prefix)
         for p in prefixes:
-            event_nets[ipaddress.ip_network(p)] = EVENT_COUNTRY.get(event_id, "US")
+            # the country config scenario.<event>.country gives the event's networks
+            event_nets[ipaddress.ip_network(p)] = ev.plant["country"]
     background = [ipaddress.ip_network(p) for p, _ in scenario.background]
     out = []
     for net in ipaddress.collapse_addresses(list(event_nets)):

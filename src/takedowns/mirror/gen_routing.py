@@ -19,8 +19,9 @@ What is planted (returned as :class:`RoutingTruth`):
 * the planted cut-off is the last announcement of the event's prefixes: a few minutes after
   the nominal time, re-announcements before it; then each peer withdraws the prefixes within
   a few minutes, except one stale peer per collector that keeps them to the end of the window;
-* McColo only: a 12-hour re-appearance via AS1299, four days after the cut-off, seen by some
-  peers (as on 15 Nov 2008), covering the dump the study selects that day;
+* for every temporary restoration the events table reports (``upstream_change`` rows with role
+  ``restored``: ``scenario.events[e].restored``), a 12-hour re-appearance via that upstream on
+  that day, seen by some peers, covering the dump the study selects that day;
 * the moved prefix (``scenario.events[e].move``) is announced by its new origin from
   ``move.from_day`` on;
 * background prefixes (from ``scenario.background``) with MOAS and AS_SET origins, and a
@@ -69,7 +70,6 @@ RIS_PEERS = (
 )
 TRANSITS = (174, 701, 1239, 2914, 3257, 3356, 6453, 6762)
 FALLBACK_PROVIDER = 3356
-REAPPEAR_EVENT, REAPPEAR_VIA, REAPPEAR_AFTER = "mccolo", 1299, dt.timedelta(days=4)
 REAPPEAR_LENGTH = dt.timedelta(hours=12)
 STALE_AFTER_WINDOW = dt.timedelta(minutes=30)
 
@@ -292,11 +292,10 @@ class _Plan:
                 self.episodes.append(
                     UpstreamEpisode(ev.event_id, asn, up, first, cutoff, tuple(sorted(set(keys))))
                 )
-        if ev.event_id == REAPPEAR_EVENT:
-            self._plan_reappearance(ev, cutoff, rng)
+        for day, via in ev.restored:
+            self._plan_reappearance(ev, day, via, rng)
 
-    def _plan_reappearance(self, ev: Any, cutoff: dt.datetime, rng: random.Random) -> None:
-        day = (cutoff + REAPPEAR_AFTER).date()
+    def _plan_reappearance(self, ev: Any, day: dt.date, via: int, rng: random.Random) -> None:
         if day not in self.days:
             return
         chosen = [self.selected_rib(c, day) for c in self.peers]
@@ -309,9 +308,7 @@ class _Plan:
         peers = tuple(p.key for c in self.peers for p in self.peers[c][:4])
         for asn in ev.prefixes:
             self.episodes.append(
-                UpstreamEpisode(
-                    ev.event_id, asn, REAPPEAR_VIA, start, start + REAPPEAR_LENGTH, peers
-                )
+                UpstreamEpisode(ev.event_id, asn, via, start, start + REAPPEAR_LENGTH, peers)
             )
 
     # -- routes --------------------------------------------------------------------------------
@@ -344,7 +341,7 @@ class _Plan:
                         if peer.key in ep.peers:
                             for prefix in ev.prefixes[ep.asn]:
                                 if prefix != moved:
-                                    path = _path(peer, [REAPPEAR_VIA, ep.asn], 0)
+                                    path = _path(peer, [ep.upstream, ep.asn], 0)
                                     out.append((peer, prefix, path))
             if moved and ev.move:
                 for i, peer in enumerate(peers):

@@ -8,12 +8,16 @@ members ``YYYY/MM/<epoch>.<pid>_<n>.<txt|lorien>`` in the trap's real header gra
 
 What is planted (all of it returned in :class:`SpamTruth`):
 
+* the trap receives mail on every day from the scenario's first day to its last
+  (:func:`trap_days`), not only on the days whose routing tables the profile downloads;
 * relays are addresses inside the scenario's announced prefixes, so attribution finds
   their origin AS; the expected origins of every message are computed independently here
   with :mod:`ipaddress` from the exact prefix-to-AS lines the mirror serves that day;
 * per event, a "botnet" group of background networks sends a share of the daily volume
   until the event's cut-off and a small remainder after it, so the daily count drops by a
-  known fraction at the cut-off (McColo about -65 %) and the mix of sending networks
+  known fraction at the cut-off (config ``scenario.<event>.botnet_weight`` and
+  ``botnet_remaining``: the share of the base volume the group sends, and the share of that
+  left after the cut-off) and the mix of sending networks
   changes (the group's share falls); a few messages per day come from the event's own
   prefixes before the cut-off, and from the moved prefix (its new origin) after the move;
 * with a planted displacement (``scenario.events[e].displacement``), the target sends
@@ -36,6 +40,7 @@ import datetime as dt
 import ipaddress
 import os
 import random
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,14 +55,6 @@ from takedowns.mirror.generate import Scenario, _churned
 from takedowns.paths import raw_relpath
 from takedowns.simulate import SeriesModel, simulate_daily_counts
 
-#: Share of the pre-event daily volume each event's botnet group carries, and the fraction
-#: of the group's volume left after the cut-off (McColo's -65 % as in IronPort's figure).
-EVENT_WEIGHTS: dict[str, tuple[float, float]] = {
-    "rbn": (0.5, 0.4),
-    "intercage": (0.15, 0.4),
-    "mccolo": (1.4, 0.1),
-}
-DEFAULT_WEIGHT = (0.3, 0.3)
 BASE_WEIGHT = 0.3  # networks that are in no event's botnet group
 BOTNET_NETWORKS = 3
 TARGET_PER_DAY = 2  # messages from an event's own prefixes before its cut-off
@@ -269,6 +266,16 @@ def _displacement_volume(scenario: Scenario, event_id: str, day: dt.date, unit: 
     return own + gained - _volume(gained, 0.0, ev.cutoff, day)
 
 
+def trap_days(days: list[dt.date]) -> list[dt.date]:
+    """Every day from the first to the last of ``days``: the trap runs continuously, as the
+    real one did, so the study has days outside every event window (the noise baseline of
+    the volume fit) and not only the days the profile downloads routing tables for."""
+    if not days:
+        return []
+    first, last = min(days), max(days)
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def generate_spam(
     root: Path,
     config: Mapping[str, Any],
@@ -300,8 +307,12 @@ def generate_spam(
         nets = pool[used : used + BOTNET_NETWORKS]
         used += BOTNET_NETWORKS
         groups[event_id] = nets
-        weights = EVENT_WEIGHTS if event_weights is None else event_weights
-        weight, remaining = weights.get(event_id, DEFAULT_WEIGHT)
+        plant = ev.plant
+        weight, remaining = (
+            (plant["botnet_weight"], plant["botnet_remaining"])
+            if event_weights is None
+            else event_weights[event_id]
+        )
         events[event_id] = SpamEventTruth(
             event_id, ev.cutoff, tuple(a for _, a in nets), tuple(p for p, _ in nets),
             weight, remaining, 0.0, 0.0, 0.0,
@@ -321,14 +332,12 @@ def generate_spam(
         truth.botnet_share_before = vol["before"][1] / vol["before"][0]
         truth.botnet_share_after = vol["after"][1] / vol["after"][0]
 
-    if realistic:
-        factor = day_factors(list(scenario.days), volume_seed)
-    else:
-        factor = dict.fromkeys(scenario.days, 1.0)
+    days = trap_days(scenario.days)
+    factor = day_factors(days, volume_seed) if realistic else dict.fromkeys(days, 1.0)
     rows: list[dict[str, Any]] = []
     members: dict[int, list[tuple[str, bytes]]] = {}
     serial = 0
-    for day in scenario.days:
+    for day in days:
         table = _day_table(scenario, day)
         start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
         plan: list[tuple[str, str, int]] = []  # (group, prefix, arrival)
@@ -498,14 +507,28 @@ def _row(
     }
 
 
+#: Member names as the generator writes them (``YYYY/MM/<epoch>.<pid>_<n>.<txt|lorien>``).
+_MEMBER_NAME = re.compile(r"^\d{4}/\d{2}/\d{10}\.\d+_\d+\.(txt|lorien)$")
+#: The real archives' codec (solid LZMA2), at a fast preset: the format is the same, and
+#: a generated year of tens of thousands of members is written in seconds.
+_FILTERS = [{"id": py7zr.FILTER_LZMA2, "preset": 1}]
+
+
 def _write_archive(path: Path, items: list[tuple[str, bytes]]) -> None:
     """A solid LZMA2 7z archive with directory entries, as the real yearly archives."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     dirs = sorted({n.rsplit("/", 2)[0] for n, _ in items} | {n.rsplit("/", 1)[0] for n, _ in items})
-    with tempfile.TemporaryDirectory() as empty, py7zr.SevenZipFile(tmp, "w") as archive:
+    bad = [name for name, _ in items if not _MEMBER_NAME.match(name)]
+    if bad:
+        raise ValueError(f"member names outside the archive layout: {bad[:3]}")
+    with (
+        tempfile.TemporaryDirectory() as empty,
+        py7zr.SevenZipFile(tmp, "w", filters=_FILTERS) as archive,
+    ):
         for d in dirs:
             archive.write(empty, d)
         for name, data in items:
-            archive.writestr(data, name)
+            # the names were checked above; py7zr's own check resolves every path on disk
+            archive._writestr(data, name)
     tmp.replace(path)

@@ -29,8 +29,9 @@ from typing import Any
 
 import polars as pl
 
+from takedowns.config import filled, load_schema
 from takedowns.paths import raw_relpath
-from takedowns.reference import load_events
+from takedowns.reference import load_events, table_path
 from takedowns.study import events, selected_days, selected_months
 
 #: Documentation ASNs (RFC 5398) for planted new origins, so nothing planted looks real.
@@ -55,9 +56,43 @@ SYNTHETIC_NOTE = (
 )
 
 
-def published_prefixes(event_id: str, asns: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    """Pre-event prefixes of the event's watched ASNs, as cited in data/reference/events.csv."""
-    table = load_events().filter(
+def _of_event(value: Any, event_id: str, default: Any) -> Any:
+    """A per-event setting given for every event at once, or as a mapping by event id."""
+    return value.get(event_id, default) if isinstance(value, Mapping) else value
+
+
+def event_scenario(config: Mapping[str, Any], event_id: str) -> dict[str, Any]:
+    """What the mirror plants for an event: its entry under config ``scenario``, with the
+    schema's defaults for what it leaves out (an event without an entry gets them all)."""
+    sub = load_schema()["properties"]["scenario"]["additionalProperties"]
+    return filled(config.get("scenario", {}).get(event_id, {}), sub)
+
+
+def _table(events_table: pl.DataFrame | None) -> pl.DataFrame:
+    """The events table given, or the committed one."""
+    return load_events() if events_table is None else events_table
+
+
+def restorations(
+    event_id: str, events_table: pl.DataFrame | None = None
+) -> list[tuple[dt.date, int]]:
+    """(day, upstream ASN) of each temporary restoration of the event's target the events
+    table reports (``upstream_change`` rows with role ``restored`` and an upstream)."""
+    table = _table(events_table).filter(
+        (pl.col("event_id") == event_id)
+        & (pl.col("fact") == "upstream_change")
+        & (pl.col("role") == "restored")
+        & pl.col("upstream_asn").is_not_null()
+    )
+    return sorted({(d, int(a)) for d, a in table.select("date_utc", "upstream_asn").iter_rows()})
+
+
+def published_prefixes(
+    event_id: str, asns: Sequence[int], events_table: pl.DataFrame | None = None
+) -> dict[int, tuple[str, ...]]:
+    """Pre-event prefixes of the event's watched ASNs, as cited in the events table
+    (``events_table``, :func:`takedowns.reference.load_events`; default: the committed one)."""
+    table = _table(events_table).filter(
         (pl.col("event_id") == event_id)
         & (pl.col("fact") == "prefix")
         & pl.col("asn").is_in(list(asns))
@@ -68,9 +103,11 @@ def published_prefixes(event_id: str, asns: Sequence[int]) -> dict[int, tuple[st
     return out
 
 
-def published_providers(event_id: str, asns: Sequence[int]) -> dict[int, tuple[int, ...]]:
-    """Each watched ASN's providers in the last CAIDA snapshot events.csv cites for it."""
-    table = load_events().filter(
+def published_providers(
+    event_id: str, asns: Sequence[int], events_table: pl.DataFrame | None = None
+) -> dict[int, tuple[int, ...]]:
+    """Each watched ASN's providers in the last CAIDA snapshot the events table cites for it."""
+    table = _table(events_table).filter(
         (pl.col("event_id") == event_id)
         & (pl.col("fact") == "upstream_change")
         & (pl.col("role") == "carried")
@@ -144,6 +181,9 @@ class PlantedEvent:
     providers: dict[int, tuple[int, ...]]
     move: PlantedMove | None
     displacement: PlantedDisplacement | None = None
+    restored: list[tuple[dt.date, int]] = field(default_factory=list)  # (day, via upstream)
+    # config scenario.<event>: botnet_weight, botnet_remaining, country, blocklists
+    plant: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,8 +202,10 @@ class Scenario:
     routing: Any = None  # RoutingTruth of takedowns.mirror.gen_routing
 
     def origins_on(self, day: dt.date) -> list[tuple[str, int]]:
-        """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day``."""
-        when = self.snapshot_times[day]
+        """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day`` (at
+        noon on a day the mirror serves no prefix-to-AS snapshot for)."""
+        noon = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
+        when = self.snapshot_times.get(day, noon)
         out = []
         for ev in self.events.values():
             if when < ev.cutoff:
@@ -180,9 +222,9 @@ class Scenario:
         return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
 
 
-def event_successors(event_id: str) -> list[int]:
-    """The event's successor ASNs in data/reference/events.csv, in the file's order."""
-    table = load_events().filter(
+def event_successors(event_id: str, events_table: pl.DataFrame | None = None) -> list[int]:
+    """The event's successor ASNs in the events table, in the table's order."""
+    table = _table(events_table).filter(
         (pl.col("event_id") == event_id)
         & (pl.col("fact") == "network")
         & (pl.col("role") == "successor")
@@ -207,6 +249,7 @@ def plan_displacement(
     mode: str,
     share: float,
     target_spam_per_day: int = DISPLACED_TARGET_PER_DAY,
+    events_table: pl.DataFrame | None = None,
 ) -> PlantedDisplacement | None:
     """The planted move of event number ``index`` (``mode`` in :data:`DISPLACEMENT_GAINERS`).
 
@@ -224,7 +267,7 @@ def plan_displacement(
     target_addresses = sum(x.num_addresses for x in ipaddress.collapse_addresses(nets))
     slash24s = min(max(1, round(share * target_addresses / 256 / n)), 256)
     spam = max(1, round(share * target_spam_per_day / n))
-    successors = event_successors(event_id) if mode == "one" else []
+    successors = event_successors(event_id, events_table) if mode == "one" else []
     gainers = []
     for j in range(n):
         base = (GAINER_SPACE_FIRST_OCTET << 24) | ((16 * index + j) << 16)
@@ -302,9 +345,10 @@ def generate_mirror(
     move_after_days: int = 2,
     plant_effects: bool = True,
     include_routing: bool = True,
-    displacement: str = "none",
+    displacement: str | Mapping[str, str] = "none",
     displacement_share: float = 0.5,
     realistic_volume: bool = False,
+    moves: bool | Mapping[str, bool] = True,
 ) -> Scenario:
     """Write the archive tree for the days ``config`` selects and return its ground truth.
 
@@ -314,23 +358,29 @@ def generate_mirror(
     event's successor (``one``) or from ten other networks (``many``); what moved where is
     ``scenario.events[e].displacement`` (:class:`PlantedDisplacement`), and what was written
     ``scenario.spam.events[e].gained`` and ``scenario.blocklists.gained[e]``. ``"none"`` (the
-    default) writes exactly what it always did.
+    default) writes exactly what it always did. A mapping (event id -> mode) plants a
+    different move per event (an event it leaves out: ``"none"``), so that one mirror holds
+    several scenarios; ``moves`` may be a mapping too (left out: ``True``).
 
     With ``plant_effects=False`` nothing that the analysis measures is planted: spam volume
     and its mix of sending networks stay level across every cut-off, no prefix moves to a new
     origin and no unrelated network gets listed (a null scenario for the verdicts).
-    ``include_routing=False`` leaves out the RouteViews/RIS trees (for tests that write their
-    own with other settings). ``realistic_volume`` gives the spam a noisy daily volume
-    (seasonality, drift, bursts, noise; ``scenario.spam.day_factor``), as ``make demo`` does;
-    the default keeps it flat, so the end-to-end tests compare estimates with exact counts.
+    ``moves=False`` keeps the drop but moves nothing anywhere: no prefix is re-announced by a
+    new origin and no unrelated network gets listed after a cut-off (with ``displacement``
+    ``"none"``: a contained takedown). ``include_routing=False`` leaves out the RouteViews/RIS
+    trees (for tests that write their own with other settings). ``realistic_volume`` gives
+    the spam a noisy daily volume (seasonality, drift, bursts, noise;
+    ``scenario.spam.day_factor``), as ``make demo`` does; the default keeps it flat, so the
+    end-to-end tests compare estimates with exact counts.
     """
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE, encoding="utf-8")
     days = selected_days(config)
+    table = load_events(table_path(config, "events"))
     planted: dict[str, PlantedEvent] = {}
     for i, ev in enumerate(events(config)):
-        prefixes = published_prefixes(ev.event_id, ev.asns)
+        prefixes = published_prefixes(ev.event_id, ev.asns, table)
         if not prefixes:  # an event the generator has no published prefixes for
             prefixes = {ev.asns[0]: (f"198.18.{4 * i}.0/22",)}
         first_prefix = next(iter(prefixes.values()))[-1]
@@ -340,16 +390,25 @@ def generate_mirror(
                 new_origin=NEW_ORIGIN_BASE + i,
                 from_day=ev.nominal_cutoff.date() + dt.timedelta(days=move_after_days),
             )
-            if plant_effects
+            if plant_effects and _of_event(moves, ev.event_id, True)
             else None
         )
         planted[ev.event_id] = PlantedEvent(
             ev.event_id,
             ev.nominal_cutoff,
             prefixes,
-            published_providers(ev.event_id, ev.asns),
+            published_providers(ev.event_id, ev.asns, table),
             move,
-            plan_displacement(i, ev.event_id, prefixes, displacement, displacement_share),
+            plan_displacement(
+                i,
+                ev.event_id,
+                prefixes,
+                _of_event(displacement, ev.event_id, "none"),
+                displacement_share,
+                events_table=table,
+            ),
+            restorations(ev.event_id, table),
+            event_scenario(config, ev.event_id),
         )
     scenario = Scenario(
         days=days,
