@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from download_support import PFX2AS, RIB, SPAM, fast_policy, payload
 from takedowns.containers import infer_expect
 from takedowns.errors import (
     ChecksumMismatch,
@@ -37,36 +38,12 @@ from takedowns.mirror import MirrorServer, serve
 from takedowns.mirror.server import RequestRecord
 from takedowns.paths import raw_relpath
 
-PFX2AS = (
-    "http://publicdata.caida.org/datasets/routing/routeviews-prefix2as/2008/05/"
-    "routeviews-rv2-20080501-1200.pfx2as.gz"
-)
-RIB = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.bz2"
-SPAM = "http://untroubled.org/spam/2008.7z"
 CDX = "http://web.archive.org/cdx/search/cdx?url=www.spamhaus.org/drop/drop.lasso&output=json"
-#: Fast timings; tests override fields with dataclasses.replace.
-FAST = DownloadPolicy(
-    retries=5,
-    backoff_seconds=0.01,
-    backoff_max_seconds=0.05,
-    timeout_seconds=5,
-    default_retry_after_seconds=0.2,
-    progress=False,
-)
-
-
-def _payload(n: int, seed: int = 0) -> bytes:
-    """Deterministic, incompressible bytes."""
-    out = bytearray()
-    counter = 0
-    while len(out) < n:
-        out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:n])
+FAST = fast_policy(5)
 
 
 PFX2AS_BODY = gzip.compress(b"".join(b"12.%d.0.0\t16\t%d\n" % (i, 7000 + i) for i in range(4000)))
-RIB_BODY = bz2.compress(_payload(150_000))
+RIB_BODY = bz2.compress(payload(150_000))
 
 
 class Mirror:
@@ -400,7 +377,7 @@ def test_7z_signature_and_truncation(mirror: Mirror, tmp_path: Path) -> None:
     py7zr = pytest.importorskip("py7zr")
     member = tmp_path / "2008" / "01" / "1199145600.12345.txt"
     member.parent.mkdir(parents=True)
-    member.write_bytes(_payload(20_000))
+    member.write_bytes(payload(20_000))
     archive = tmp_path / "2008.7z"
     with py7zr.SevenZipFile(archive, "w") as out:
         out.write(member, "2008/01/1199145600.12345.txt")
@@ -419,7 +396,7 @@ def test_progress_bar_only_for_large_bodies(
     mirror: Mirror, capfd: pytest.CaptureFixture[str]
 ) -> None:
     big = "http://data.ris.ripe.net/rrc00/2007.01/bview.20070101.0000.gz"
-    mirror.put(big, gzip.compress(_payload(1_200_000), compresslevel=1))
+    mirror.put(big, gzip.compress(payload(1_200_000), compresslevel=1))
     mirror.fetch(big, dataclasses.replace(FAST, progress=True))
     assert "bview.20070101.0000.gz" in capfd.readouterr().err
     mirror.fetch(PFX2AS, dataclasses.replace(FAST, progress=True))

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import pytest
 
+from download_support import PFX2AS, RIB, SPAM, fast_policy, payload
 from takedowns import fetch as fetch_module
 from takedowns import jobs, mrt
 from takedowns.errors import (
@@ -37,31 +38,8 @@ from takedowns.mirror.server import RequestRecord
 from takedowns.paths import raw_relpath
 from takedowns.qc import read_qc
 
-RIB = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.bz2"
-PFX2AS = (
-    "http://publicdata.caida.org/datasets/routing/routeviews-prefix2as/2008/05/"
-    "routeviews-rv2-20080501-1200.pfx2as.gz"
-)
 BLOB = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.mrt"
-SPAM = "http://untroubled.org/spam/2008.7z"
-FAST = DownloadPolicy(
-    retries=3,
-    backoff_seconds=0.01,
-    backoff_max_seconds=0.05,
-    timeout_seconds=5,
-    default_retry_after_seconds=0.2,
-    progress=False,
-)
-
-
-def _payload(n: int, seed: int = 0) -> bytes:
-    """Deterministic, incompressible bytes."""
-    out = bytearray()
-    counter = 0
-    while len(out) < n:
-        out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:n])
+FAST = fast_policy(3)
 
 
 def rib_records(count: int) -> bytes:
@@ -123,7 +101,7 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
 
 
 def test_concurrent_fetches_of_one_file_make_one_transfer(mirror: Mirror) -> None:
-    body = bz2.compress(_payload(200_000))
+    body = bz2.compress(payload(200_000))
     mirror.put(RIB, body)
     mirror.fault(RIB, ("drip", 20_000, 0.1))  # the first transfer takes about a second
     results: list[FetchResult] = []
@@ -164,7 +142,7 @@ def _partial_from_an_earlier_run(mirror: Mirror, url: str, cut: int) -> Path:
 
 
 def test_part_of_an_old_version_is_not_resumed_into_the_new_one(mirror: Mirror) -> None:
-    old, new = _payload(100_000, seed=1), _payload(100_000, seed=2)  # same length
+    old, new = payload(100_000, seed=1), payload(100_000, seed=2)  # same length
     mirror.put(BLOB, old, mtime=1_209_600_000)
     _partial_from_an_earlier_run(mirror, BLOB, 40_000)
     mirror.put(BLOB, new, mtime=1_209_700_000)  # the server's file changed since
@@ -177,7 +155,7 @@ def test_part_of_an_old_version_is_not_resumed_into_the_new_one(mirror: Mirror) 
 
 
 def test_resume_refuses_a_content_range_of_another_length(mirror: Mirror) -> None:
-    body = _payload(100_000, seed=3)
+    body = payload(100_000, seed=3)
     mirror.put(BLOB, body)
     part = _partial_from_an_earlier_run(mirror, BLOB, 30_000)
     sidecar = part.with_name(part.name + ".json")
@@ -196,7 +174,7 @@ def _spam_archive(tmp_path: Path) -> bytes:
     archive = tmp_path / "2008.7z"
     with py7zr.SevenZipFile(archive, "w") as out:
         for i in range(40):
-            text = (f"Received: from x{i} by trap\n\n" * 50).encode() + _payload(2_000, i)
+            text = (f"Received: from x{i} by trap\n\n" * 50).encode() + payload(2_000, i)
             out.writestr(text, f"2008/01/1199145600.{i}.txt")
     return archive.read_bytes()
 
@@ -345,7 +323,7 @@ def test_routing_normalize_of_a_file_truncated_at_source(
 
 
 def test_slow_drip_stops_at_the_deadline(mirror: Mirror) -> None:
-    mirror.put(BLOB, _payload(200_000))
+    mirror.put(BLOB, payload(200_000))
     mirror.fault(BLOB, ("drip", 2_000, 0.05))  # 5 s for the whole file, never a read timeout
     start = time.monotonic()
     with pytest.raises(DeadlineExceeded, match=r"download\.deadline_seconds=1\b") as info:
@@ -360,7 +338,7 @@ def test_slow_drip_stops_at_the_deadline(mirror: Mirror) -> None:
 def test_retry_after_beyond_the_cap_is_capped_and_logged(
     mirror: Mirror, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mirror.put(BLOB, _payload(5_000))
+    mirror.put(BLOB, payload(5_000))
     mirror.fault(BLOB, ("status", 429, {"Retry-After": "25"}, b"Too Many Requests"))
     policy = dataclasses.replace(FAST, max_retry_after_seconds=0.3)
     with caplog.at_level(logging.WARNING, logger="takedowns.fetch"):
@@ -372,7 +350,7 @@ def test_retry_after_beyond_the_cap_is_capped_and_logged(
 
 
 def test_retry_after_beyond_the_deadline_fails_at_once(mirror: Mirror) -> None:
-    mirror.put(BLOB, _payload(5_000))
+    mirror.put(BLOB, payload(5_000))
     mirror.fault(BLOB, ("status", 503, {"Retry-After": "25"}, b""))
     start = time.monotonic()
     with pytest.raises(DeadlineExceeded):
@@ -381,7 +359,7 @@ def test_retry_after_beyond_the_deadline_fails_at_once(mirror: Mirror) -> None:
 
 
 def test_disk_full_names_the_file(mirror: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
-    mirror.put(BLOB, _payload(5_000))
+    mirror.put(BLOB, payload(5_000))
 
     def full(out: IO[bytes], chunk: bytes) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
