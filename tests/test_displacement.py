@@ -14,7 +14,6 @@ from takedowns.concentration import concentration_indices
 from takedowns.displacement import (
     BootstrapPlan,
     buffer_shares,
-    calibration_rows,
     classify_gains,
     collapse_roles,
     displacement_by,
@@ -26,6 +25,7 @@ from takedowns.displacement import (
     wdq,
     wdq_reading,
 )
+from takedowns.displacement_calibration import calibration_rows
 from takedowns.resampling import persistence_factor
 
 # ---------------------------------------------------------------------------------------------

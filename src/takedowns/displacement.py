@@ -736,12 +736,3 @@ def versions_to_days(
         how="inner",
     )
     return out.rename({"__in_force": time_col}).sort([*groups, day_col])
-
-
-def calibration_rows(
-    n_series: int, rhos: Sequence[float], seed: int, *, processes: int = 1
-) -> pl.DataFrame:
-    """The displacement calibration table (see :mod:`takedowns.displacement_calibration`)."""
-    from takedowns.displacement_calibration import calibration_rows as rows
-
-    return rows(n_series, rhos, seed, processes=processes)
