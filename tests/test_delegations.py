@@ -1,4 +1,5 @@
-"""RIR delegated statistics: parsing, bad input, validity periods, URL layout."""
+"""RIR delegated statistics: parsing, bad input, validity periods, URL layout, and discovery
+from directory listings served on loopback in each registry layout."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import bz2
 import datetime as dt
 import gzip
 import ipaddress
+import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -15,10 +18,17 @@ from takedowns.attribution import attribute_country
 from takedowns.config import load_config
 from takedowns.delegations import (
     build_ip_country,
-    delegated_url,
-    delegated_urls,
+    discover_delegated,
+    listing_urls,
     read_delegated,
+    registry_months,
 )
+from takedowns.errors import HTTPStatusError
+from takedowns.fetch import fetch, mirror_url
+from takedowns.fetch_policy import DownloadPolicy
+from takedowns.mirror.gen_delegations import write_delegated_file
+from takedowns.mirror.server import MirrorServer, serve
+from takedowns.paths import raw_relpath
 from takedowns.qc import MalformedInput
 
 TEXT = """\
@@ -131,34 +141,193 @@ def test_snapshots_become_validity_periods(tmp_path: Path) -> None:
     assert attribute_country(frame, table)["country"].to_list() == ["RU", "UA", "UA", None]
 
 
-def test_url_layout_per_registry() -> None:
-    day = dt.date(2008, 11, 1)
-    study = load_config()["sources"]["rir_delegated"]["urls"]
-    assert delegated_url("ripencc", day, study) == (
-        "https://ftp.ripe.net/pub/stats/ripencc/2008/delegated-ripencc-20081101.bz2"
-    )
-    assert delegated_url("arin", day, study) == (
-        "https://ftp.arin.net/pub/stats/arin/archive/2008/delegated-arin-20081101"
-    )
-    assert delegated_url("apnic", day, study).endswith(
-        "/stats/apnic/2008/delegated-apnic-20081101.gz"
-    )
-    config = {
-        "sources": {
-            "rir_delegated": {
-                "registries": ["lacnic", "arin"],
-                "urls": {
-                    "lacnic": "http://example.org/lacnic/delegated-lacnic-{date}",
-                    "arin": study["arin"],
-                },
-            }
-        }
-    }
-    got = delegated_urls(config, [dt.date(2008, 11, 17), dt.date(2008, 12, 1)])
-    assert [(r, m.isoformat(), u.rsplit("/", 1)[1]) for r, m, u in got] == [
-        ("lacnic", "2008-11-01", "delegated-lacnic-20081101"),
-        ("arin", "2008-11-01", "delegated-arin-20081101"),
-        ("lacnic", "2008-12-01", "delegated-lacnic-20081201"),
-        ("arin", "2008-12-01", "delegated-arin-20081201"),
+def test_registry_months_and_the_configured_candidate_directories() -> None:
+    config = {"sources": {"rir_delegated": {"registries": ["lacnic", "arin"]}}}
+    got = registry_months(config, [dt.date(2008, 11, 17), dt.date(2008, 12, 1)])
+    assert [(r, m.isoformat()) for r, m in got] == [
+        ("lacnic", "2008-11-01"),
+        ("arin", "2008-11-01"),
+        ("lacnic", "2008-12-01"),
+        ("arin", "2008-12-01"),
     ]
+    study = load_config()["sources"]["rir_delegated"]["directories"]
     assert set(study) == {"afrinic", "apnic", "arin", "lacnic", "ripencc"}
+    # both layouts public scripts use for RIPE NCC, and LACNIC flat or under archive/
+    assert study["ripencc"] == [
+        "https://ftp.ripe.net/pub/stats/ripencc/{year}/",
+        "https://ftp.ripe.net/ripe/stats/{year}/",
+    ]
+    assert "https://ftp.lacnic.net/pub/stats/lacnic/" in study["lacnic"]
+    assert "https://ftp.lacnic.net/pub/stats/lacnic/archive/{year}/" in study["lacnic"]
+
+
+# --- discovery from directory listings -----------------------------------------------------
+
+#: Candidate directories per registry (year folder, ``archive/<year>/`` or flat), as the
+#: public download scripts disagree on them.
+DIRECTORIES = {
+    "afrinic": [
+        "https://ftp.afrinic.net/pub/stats/afrinic/{year}/",
+        "https://ftp.afrinic.net/pub/stats/afrinic/archive/{year}/",
+        "https://ftp.afrinic.net/pub/stats/afrinic/",
+    ],
+    "apnic": ["https://ftp.apnic.net/stats/apnic/{year}/", "https://ftp.apnic.net/stats/apnic/"],
+    "arin": [
+        "https://ftp.arin.net/pub/stats/arin/archive/{year}/",
+        "https://ftp.arin.net/pub/stats/arin/",
+    ],
+    "lacnic": [
+        "https://ftp.lacnic.net/pub/stats/lacnic/archive/{year}/",
+        "https://ftp.lacnic.net/pub/stats/lacnic/",
+    ],
+    "ripencc": [
+        "https://ftp.ripe.net/pub/stats/ripencc/{year}/",
+        "https://ftp.ripe.net/ripe/stats/{year}/",
+    ],
+}
+NOV = dt.date(2008, 11, 1)
+Download = Callable[[str], Path]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return tmp_path / "mirror"
+
+
+@pytest.fixture
+def server(tree: Path) -> Iterator[MirrorServer]:
+    tree.mkdir()
+    with serve(tree) as running:
+        yield running
+
+
+@pytest.fixture
+def download(tmp_path: Path, server: MirrorServer) -> Download:
+    """Fetch a URL through the loopback mirror into a raw tree, as the jobs do."""
+    policy = DownloadPolicy(retries=0, backoff_seconds=0, progress=False)
+
+    def get(url: str) -> Path:
+        dest = tmp_path / "raw" / raw_relpath(url)
+        fetch(url, dest, mirror=server.url, policy=policy)
+        return dest
+
+    return get
+
+
+def _put(
+    tree: Path,
+    directory: str,
+    registry: str,
+    day: dt.date,
+    *,
+    compression: str = "",
+    extended: bool = False,
+) -> str:
+    """Write one generated file into the served tree; its URL."""
+    rng = random.Random(1)
+    return write_delegated_file(
+        tree, directory, registry, day, rng, compression=compression, extended=extended
+    )[0]
+
+
+@pytest.mark.parametrize(
+    ("registry", "directory", "compression", "extended"),
+    [
+        ("ripencc", "https://ftp.ripe.net/pub/stats/ripencc/2008/", "bz2", False),
+        ("ripencc", "https://ftp.ripe.net/ripe/stats/2008/", "gz", False),
+        ("lacnic", "https://ftp.lacnic.net/pub/stats/lacnic/", "", False),
+        ("lacnic", "https://ftp.lacnic.net/pub/stats/lacnic/archive/2008/", "gz", False),
+        ("afrinic", "https://ftp.afrinic.net/pub/stats/afrinic/", "", False),
+        ("afrinic", "https://ftp.afrinic.net/pub/stats/afrinic/archive/2008/", "bz2", False),
+        ("apnic", "https://ftp.apnic.net/stats/apnic/2008/", "gz", False),
+        ("arin", "https://ftp.arin.net/pub/stats/arin/archive/2008/", "", True),
+    ],
+)
+def test_discovery_finds_each_layout(
+    tree: Path,
+    download: Download,
+    registry: str,
+    directory: str,
+    compression: str,
+    extended: bool,
+) -> None:
+    want = _put(tree, directory, registry, NOV, compression=compression, extended=extended)
+    for day in (dt.date(2008, 10, 1), dt.date(2008, 11, 2), dt.date(2008, 12, 1)):
+        _put(tree, directory, registry, day, compression=compression, extended=extended)
+    other = "apnic" if registry != "apnic" else "arin"
+    _put(tree, directory, other, NOV)  # another registry's file in the same folder
+    (tree / raw_relpath(want + ".md5")).write_text("0" * 32 + "\n")  # not a delegated file
+    found = discover_delegated(registry, dt.date(2008, 11, 17), DIRECTORIES[registry], 45,
+                               download)  # fmt: skip
+    assert found.chosen is not None and found.chosen.url == want
+    assert found.chosen.listing_url == directory and directory in found.read
+    candidates = listing_urls(NOV, DIRECTORIES[registry], 45)
+    # Every candidate is tried: read where the folder exists (a flat parent too), else absent.
+    assert found.read == tuple(u for u in candidates if (tree / raw_relpath(u)).parent.is_dir())
+    assert found.absent == tuple(u for u in candidates if u not in found.read)
+    assert found.note.startswith(f"{want}: the file nearest 2008-11-01")
+    frame, qc = read_delegated(download(want), str(raw_relpath(want)))
+    assert qc.note.startswith(f"registry={registry} snapshot=2008-11-01")
+    assert frame.is_empty()  # no IPv4 ranges written; asn and ipv6 records only
+
+
+def test_discovery_takes_the_nearest_file_and_breaks_ties(tree: Path, download: Download) -> None:
+    year = "https://ftp.ripe.net/pub/stats/ripencc/{year}/"
+    alt = "https://ftp.ripe.net/ripe/stats/{year}/"
+    d2008 = year.format(year="2008")
+    for day in (dt.date(2008, 10, 30), dt.date(2008, 11, 3)):  # two days either side
+        _put(tree, d2008, "ripencc", day, compression="bz2")
+    _put(tree, d2008, "ripencc", dt.date(2008, 10, 30), extended=True)
+    _put(tree, alt.format(year="2008"), "ripencc", dt.date(2008, 10, 30), compression="gz")
+    found = discover_delegated("ripencc", NOV, [year, alt], 45, download)
+    assert found.chosen is not None  # the earlier day; of it, the standard .gz file
+    assert found.chosen.url == "https://ftp.ripe.net/ripe/stats/2008/delegated-ripencc-20081030.gz"
+    # January: the December file of the year before is nearer than the one of the 5th.
+    _put(tree, d2008, "ripencc", dt.date(2008, 12, 30), compression="bz2")
+    _put(tree, year.format(year="2009"), "ripencc", dt.date(2009, 1, 5), compression="bz2")
+    january = discover_delegated("ripencc", dt.date(2009, 1, 1), [year], 45, download)
+    assert january.chosen is not None and january.chosen.day == dt.date(2008, 12, 30)
+    assert january.read == (d2008, year.format(year="2009"))
+
+
+def test_discovery_outside_the_window_or_without_listings_finds_nothing(
+    tree: Path, download: Download
+) -> None:
+    flat = "https://ftp.lacnic.net/pub/stats/lacnic/"
+    old = _put(tree, flat, "lacnic", dt.date(2008, 9, 1))
+    found = discover_delegated("lacnic", NOV, DIRECTORIES["lacnic"], 45, download)
+    assert found.chosen is None and found.nearest_outside is not None
+    assert found.nearest_outside.url == old
+    assert "lacnic 2008-11: no delegated file fewer than 45 days from 2008-11-01" in found.note
+    assert f"nearest outside the window: {old}" in found.note
+    assert not discover_delegated("lacnic", NOV, DIRECTORIES["lacnic"], 61, download).chosen
+    assert discover_delegated("lacnic", NOV, DIRECTORIES["lacnic"], 62, download).chosen
+    nothing = discover_delegated("arin", NOV, DIRECTORIES["arin"], 45, download)
+    assert nothing.chosen is None and nothing.read == ()
+    assert nothing.absent == tuple(listing_urls(NOV, DIRECTORIES["arin"], 45))
+
+
+def test_discovery_refuses_server_errors_and_pages_that_are_not_listings(
+    tree: Path, server: MirrorServer, download: Download
+) -> None:
+    directory = "https://ftp.apnic.net/stats/apnic/2008/"
+    _put(tree, directory, "apnic", NOV, compression="gz")
+    server.faults[mirror_url(directory, server.url).removeprefix(server.url)] = [
+        ("status", 500, {}, b"")
+    ]
+    with pytest.raises(HTTPStatusError, match="500"):
+        discover_delegated("apnic", NOV, DIRECTORIES["apnic"], 45, download)
+    page = tree / raw_relpath("https://ftp.apnic.net/stats/apnic/")
+    page.write_text("<!DOCTYPE html><html><body>Service moved</body></html>\n")
+    with pytest.raises(MalformedInput, match=r"stats/apnic/: not a directory listing"):
+        discover_delegated("apnic", NOV, DIRECTORIES["apnic"], 45, download)
+
+
+def test_listing_urls_cover_the_years_of_the_window() -> None:
+    assert listing_urls(dt.date(2008, 12, 20), DIRECTORIES["apnic"], 45) == [
+        "https://ftp.apnic.net/stats/apnic/2008/",
+        "https://ftp.apnic.net/stats/apnic/2009/",
+        "https://ftp.apnic.net/stats/apnic/",
+    ]
+    with pytest.raises(ValueError, match="must end with '/'"):
+        listing_urls(NOV, ["https://ftp.apnic.net/stats/apnic"], 45)

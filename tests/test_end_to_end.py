@@ -421,9 +421,11 @@ RERUN_CASES = [
         {"download", "routing_listing", "study_tables"},
     ),
     (
+        # the window of the file nearest the 1st: which file each registry month takes
         "sources: {rir_delegated: {max_age_days: 40}}",
-        {"ip_country"},
-        UPSTREAM_RULES | {"prefix_origin", "job_settings", "prefix2as_manifest"},
+        {"delegated_file", "ip_country"},
+        (UPSTREAM_RULES - {"delegated_file"})
+        | {"prefix_origin", "job_settings", "prefix2as_manifest"},
     ),
     (
         "effects: {min_days_pre: 13}",

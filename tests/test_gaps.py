@@ -21,7 +21,7 @@ import pytest
 
 from takedowns import jobs
 from takedowns.config import REPO_ROOT, ConfigError, load_config, validate_config
-from takedowns.delegations import delegated_urls, month_gaps
+from takedowns.delegations import month_gaps, registry_months
 from takedowns.errors import HTTPStatusError
 from takedowns.fetch import mirror_url
 from takedowns.mirror import serve
@@ -221,8 +221,9 @@ def _delegation_jobs(
     whose tree lacks the files of ``lacking`` registries; return the tables and QC paths."""
     months = selected_months(config)
     root = workdir / "mirror"
-    for registry, month, url in delegated_urls(config, months):
+    for registry, month in registry_months(config, months):
         if registry not in lacking:
+            url = _file_url(config, registry, month)
             path = root / raw_relpath(url)
             path.parent.mkdir(parents=True, exist_ok=True)
             text = DELEGATED.replace("ripencc", registry).replace("20071001", f"{month:%Y%m%d}")
@@ -231,13 +232,19 @@ def _delegation_jobs(
     tables, qcs = [], []
     with serve(root) as server:
         cfg = {**config, "mirror": server.url}
-        for registry, month, url in delegated_urls(cfg, months):
+        for registry, month in registry_months(cfg, months):
             table = Path(f"data/processed/delegations/{registry}/{month:%Y%m}.parquet")
             qc = Path(f"data/processed/qc/delegations/{registry}/{month:%Y%m}.json")
-            jobs.delegated_month(url, table, qc, cfg)
+            jobs.delegated_month(registry, f"{month:%Y%m}", table, qc, cfg)
             tables.append(table)
             qcs.append(qc)
     return tables, qcs
+
+
+def _file_url(config: dict[str, Any], registry: str, month) -> str:
+    """The URL of the registry's file of the 1st in its first candidate directory."""
+    directory = config["sources"]["rir_delegated"]["directories"][registry][0]
+    return directory.format(year=f"{month:%Y}") + f"delegated-{registry}-{month:%Y%m%d}"
 
 
 def test_registry_months_without_a_file_are_gaps(
@@ -251,6 +258,9 @@ def test_registry_months_without_a_file_are_gaps(
     assert sorted(set(statuses.values())) == ["missing", "ok"]
     afrinic = read_qc(qcs[0])
     assert afrinic.status == "missing" and "HTTP 404/410" in afrinic.note
+    assert "listings read: none" in afrinic.note  # no candidate directory was there
+    ripencc = read_qc(qcs[1])
+    assert "the file nearest" in ripencc.note and "listings read:" in ripencc.note
     assert pl.read_parquet(tables[0]).height == 0
     found = Path("data/processed/qc/gaps_found/delegations.json")
     gaps_out = Path("data/processed/qc/gaps/delegations.json")
@@ -282,7 +292,8 @@ def test_a_server_error_on_a_registry_file_still_fails(
     config["sources"]["rir_delegated"]["registries"] = ["ripencc"]
     config["download"].update(retries=0, backoff_seconds=0.01)
     root = tmp_path / "mirror"
-    _, _, url = delegated_urls(config, selected_months(config))[0]
+    _, month = registry_months(config, selected_months(config))[0]
+    url = _file_url(config, "ripencc", month)
     (root / raw_relpath(url)).parent.mkdir(parents=True)
     (root / raw_relpath(url)).write_bytes(_packed(url, DELEGATED))
     monkeypatch.chdir(tmp_path)
@@ -291,7 +302,11 @@ def test_a_server_error_on_a_registry_file_still_fails(
         server.faults[path] = [("status", 500, {}, b"")] * 5
         with pytest.raises(HTTPStatusError, match="500"):
             jobs.delegated_month(
-                url, Path("t.parquet"), Path("q.json"), {**config, "mirror": server.url}
+                "ripencc",
+                f"{month:%Y%m}",
+                Path("t.parquet"),
+                Path("q.json"),
+                {**config, "mirror": server.url},
             )
     assert not Path("q.json").exists()
 

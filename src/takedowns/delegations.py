@@ -14,17 +14,17 @@ are comments. :func:`read_delegated` keeps the allocated/assigned IPv4 records o
 (start_ip, end_ip, country, registry, status, valid_from, valid_to) that
 :func:`takedowns.attribution.attribute_country` reads.
 
-File layout (one file per registry and month: the file of the 1st). The archive URLs are
-config (``sources.rir_delegated.urls``, templates with ``{year}`` and ``{date}`` =
-YYYYMMDD). **Assumption, not verified against the 2007-2009 servers** (no machine here
-reaches them): the defaults below follow the layouts that current public download scripts
-use for the per-year archives -- RIPE NCC ``pub/stats/ripencc/<year>/...bz2``, APNIC
-``stats/apnic/<year>/...gz``, ARIN ``pub/stats/arin/archive/<year>/`` (uncompressed),
-LACNIC ``pub/stats/lacnic/archive/<year>/`` and AFRINIC ``pub/stats/afrinic/<year>/``
-(uncompressed). Other scripts name LACNIC and AFRINIC files without the year folder, and the
-archives have gaps (e.g. AFRINIC early 2011). A wrong guess surfaces as a download error
-naming the URL; the template is then one config line. The reader decides compression by
-content (gzip, bzip2 or plain text), not by name.
+File layout: one snapshot per registry and month, the file nearest the 1st, **found, never
+guessed**. Public scripts disagree on the archives' layouts (RIPE NCC under
+``pub/stats/ripencc/<year>/`` or ``ripe/stats/<year>/``; LACNIC and AFRINIC flat or under
+``archive/<year>/``; gz, bz2 or plain by registry and year), so the config gives candidate
+directories per registry (``sources.rir_delegated.directories``, templates with ``{year}``)
+and :func:`discover_delegated` reads every candidate's directory listing (a candidate the
+archive answers 404/410 for is simply not there), keeps the names
+``delegated-<registry>[-extended]-YYYYMMDD[.gz|.bz2]`` and picks the file dated nearest the 1st
+of the month, fewer than ``max_age_days`` days away (:func:`pick_nearest`). The QC note of the
+month names the URL used, the listings read and the candidates tried. The reader decides
+compression by content (gzip, bzip2 or plain text), not by name.
 
 A registry month whose file cannot be had (the archive answers 404 or 410,
 :data:`NOT_THERE`) is not an error of its job: its table is empty and its QC status
@@ -39,14 +39,17 @@ import datetime as dt
 import gzip
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from takedowns.errors import HTTPStatusError
 from takedowns.ipv4 import address_to_int
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit, gap_qc, read_qc
+from takedowns.routing_sources import parse_listing
 
 STAGE = "delegations"
 #: The gap record's name: ``data/processed/qc/gaps/delegations.json``.
@@ -73,26 +76,195 @@ IP_COUNTRY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _NAME_DATE = re.compile(r"delegated-([a-z]+)-(?:extended-)?(\d{8})")
+#: A delegated file's name in a listing (checksum and signature files do not match).
+DELEGATED_NAME = re.compile(
+    r"^delegated-(?P<registry>[a-z]+)-(?P<extended>extended-)?(?P<date>\d{8})"
+    r"(?:\.(?P<ext>gz|bz2))?$"
+)
+#: Among files of the same day: the standard file before the extended one, then by suffix.
+COMPRESSION_ORDER = ("gz", "bz2", "")
 
 
-def delegated_url(registry: str, day: dt.date, urls: Mapping[str, str]) -> str:
-    """URL of ``registry``'s delegated file of ``day`` from the URL templates ``urls``
-    (``sources.rir_delegated.urls``: ``{year}``, ``{month}``, ``{date}``)."""
-    template = urls[registry]
-    return template.format(year=f"{day:%Y}", month=f"{day:%m}", date=f"{day:%Y%m%d}")
-
-
-def delegated_urls(
+def registry_months(
     config: Mapping[str, Any], months: Sequence[dt.date]
-) -> list[tuple[str, dt.date, str]]:
-    """(registry, month, URL) for every configured registry and month (file of the 1st)."""
-    src = config["sources"]["rir_delegated"]
-    urls, registries = src["urls"], src["registries"]
-    return [
-        (reg, m.replace(day=1), delegated_url(reg, m.replace(day=1), urls))
-        for m in months
-        for reg in registries
-    ]
+) -> list[tuple[str, dt.date]]:
+    """(registry, month) for every configured registry and month (the month's 1st)."""
+    registries = config["sources"]["rir_delegated"]["registries"]
+    return [(reg, m.replace(day=1)) for m in months for reg in registries]
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery: the file nearest the 1st, from the registries' directory listings
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """One delegated file named in a directory listing."""
+
+    url: str
+    day: dt.date
+    extended: bool
+    compression: str  # "gz", "bz2" or "" (plain)
+    listing_url: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What :func:`discover_delegated` found for one registry month.
+
+    ``chosen`` is None when no listed file lies fewer than ``max_age_days`` from the 1st (or no
+    candidate listing exists): the month is then a gap. ``read`` are the listings that exist,
+    ``absent`` the candidates the archive answered 404/410 for.
+    """
+
+    registry: str
+    month: dt.date
+    max_age_days: int
+    chosen: ListedFile | None
+    read: tuple[str, ...]
+    absent: tuple[str, ...]
+    nearest_outside: ListedFile | None = None
+
+    @property
+    def note(self) -> str:
+        """One line for the QC note and the log: the URL used and the listings behind it."""
+        listed = ", ".join(self.read) or "none"
+        absent = ", ".join(self.absent) or "none"
+        if self.chosen is not None:
+            return (
+                f"{self.chosen.url}: the file nearest {self.month:%Y-%m-%d} "
+                f"(dated {self.chosen.day:%Y-%m-%d}); listings read: {listed}; "
+                f"not there (HTTP 404/410): {absent}"
+            )
+        outside = (
+            f"; nearest outside the window: {self.nearest_outside.url}"
+            if self.nearest_outside is not None
+            else ""
+        )
+        return (
+            f"{self.registry} {self.month:%Y-%m}: no delegated file fewer than "
+            f"{self.max_age_days} days from {self.month:%Y-%m-%d}; listings read: {listed}; "
+            f"not there (HTTP 404/410): {absent}{outside}"
+        )
+
+
+def listing_urls(month: dt.date, directories: Sequence[str], max_age_days: int) -> list[str]:
+    """The candidate listing URLs for ``month``: each directory template (``{year}``; a
+    template without it is a flat folder) for every year the window ``month`` 1st
+    ± ``max_age_days`` touches, in template order, without duplicates."""
+    first = month.replace(day=1)
+    span = dt.timedelta(days=max_age_days)
+    years = range((first - span).year, (first + span).year + 1)
+    out: list[str] = []
+    for template in directories:
+        if not template.endswith("/"):
+            raise ValueError(f"{template!r}: a listing URL template must end with '/'")
+        for year in years:
+            url = template.format(year=f"{year:04d}")
+            if url not in out:
+                out.append(url)
+    return out
+
+
+def listed_files(page: str, listing_url: str, registry: str) -> list[ListedFile]:
+    """The ``registry``'s delegated files a listing page names (other names are ignored).
+
+    A page that names no entry at all is not a directory listing: an error naming the URL.
+    """
+    entries = parse_listing(page, listing_url)
+    if entries.is_empty():
+        raise MalformedInput(f"{listing_url}: not a directory listing (no entries found)")
+    out = []
+    for name, url in entries.select("name", "url").iter_rows():
+        match = DELEGATED_NAME.match(name)
+        if not match or match["registry"] != registry:
+            continue
+        try:
+            day = dt.datetime.strptime(match["date"], "%Y%m%d").date()
+        except ValueError:
+            continue  # not a date: not a daily file
+        out.append(ListedFile(url, day, bool(match["extended"]), match["ext"] or "", listing_url))
+    return out
+
+
+def _rank(month: dt.date, order: Sequence[str]) -> Callable[[ListedFile], tuple[Any, ...]]:
+    first = month.replace(day=1)
+
+    def key(f: ListedFile) -> tuple[Any, ...]:
+        distance = abs((f.day - first).days)
+        return (
+            distance,
+            f.day > first,  # a tie goes to the file before the 1st
+            f.extended,
+            COMPRESSION_ORDER.index(f.compression),
+            order.index(f.listing_url),
+        )
+
+    return key
+
+
+def pick_nearest(
+    files: Sequence[ListedFile], month: dt.date, max_age_days: int, order: Sequence[str]
+) -> tuple[ListedFile | None, ListedFile | None]:
+    """(the file dated nearest the 1st of ``month``, fewer than ``max_age_days`` days away,
+    else None; the nearest file outside that window, else None). Fewer, not at most: a file
+    before the 1st then still covers the 1st under :func:`build_ip_country`'s validity rule.
+    Ties: the earlier day, the standard file before the extended one, ``.gz`` before
+    ``.bz2`` before plain, then listing order."""
+    ranked = sorted(files, key=_rank(month, order))
+    first = month.replace(day=1)
+    inside = [f for f in ranked if abs((f.day - first).days) < max_age_days]
+    outside = [f for f in ranked if abs((f.day - first).days) >= max_age_days]
+    return (inside[0] if inside else None), (outside[0] if outside else None)
+
+
+def read_listing(url: str, download: Callable[[str], Path]) -> str | None:
+    """The listing page at ``url`` fetched with ``download`` (which returns the local file),
+    or None when the archive answers 404/410 (:data:`NOT_THERE`); other errors propagate."""
+    try:
+        path = download(url)
+    except HTTPStatusError as exc:
+        if exc.status not in NOT_THERE:
+            raise
+        return None
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def discover_delegated(
+    registry: str,
+    month: dt.date,
+    directories: Sequence[str],
+    max_age_days: int,
+    download: Callable[[str], Path],
+) -> Discovery:
+    """Find ``registry``'s delegated file for ``month`` in the listings at ``directories``
+    (templates with ``{year}``, see :func:`listing_urls`), downloaded with ``download``.
+
+    Every candidate listing is read (a file may sit in a year folder and a flat one); the
+    file nearest the 1st, fewer than ``max_age_days`` days away, wins (:func:`pick_nearest`).
+    """
+    if registry not in REGISTRIES:
+        raise ValueError(f"unknown registry {registry!r}; known: {', '.join(REGISTRIES)}")
+    candidates = listing_urls(month, directories, max_age_days)
+    files: list[ListedFile] = []
+    read, absent = [], []
+    for url in candidates:
+        page = read_listing(url, download)
+        if page is None:
+            absent.append(url)
+            continue
+        read.append(url)
+        files += listed_files(page, url, registry)
+    chosen, outside = pick_nearest(files, month, max_age_days, candidates)
+    return Discovery(
+        registry,
+        month.replace(day=1),
+        max_age_days,
+        chosen,
+        tuple(read),
+        tuple(absent),
+        None if chosen else outside,
+    )
 
 
 def _text(path: Path, source: str) -> str:

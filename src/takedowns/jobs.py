@@ -184,14 +184,18 @@ def _normalize_file(
     qc_out: Path,
     config: Mapping[str, Any],
     log: Path | None,
+    note: str = "",
 ) -> None:
-    """Verify a raw file, parse it with ``read``, write its table and its QC record."""
+    """Verify a raw file, parse it with ``read``, write its table and its QC record (with
+    ``note`` added to the parser's)."""
     with job_log(log) as logger:
         sha = verify_raw(Path(raw), CHECKSUMS)
         frame, qc = read(
             Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
         )
         qc.sha256 = sha
+        if note:
+            qc.note = f"{qc.note}; {note}" if qc.note else note
         write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
         qc.write(Path(qc_out))
         logger.info(
@@ -962,38 +966,66 @@ def normalize_spam_archive(
 
 
 def normalize_delegated(
-    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+    raw: Path,
+    out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
+    note: str = "",
 ) -> None:
-    """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record."""
+    """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record
+    (``note``: how the file was found)."""
     from takedowns import delegations
 
-    _normalize_file(delegations.read_delegated, raw, out, qc_out, config, log)
+    _normalize_file(delegations.read_delegated, raw, out, qc_out, config, log, note)
 
 
 def delegated_month(
-    url: str, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+    registry: str,
+    month: str,
+    out: Path,
+    qc_out: Path,
+    config: Mapping[str, Any],
+    log: Path | None = None,
 ) -> None:
-    """Download (or reuse) and normalize one registry month's delegated file. A file the
-    archive does not have (HTTP 404/410) gives an empty table and QC status ``missing``,
-    which the ip_country job counts as a gap."""
+    """Find one registry month's delegated file in the registry's directory listings (the
+    file nearest the 1st, :func:`takedowns.delegations.discover_delegated`), download (or
+    reuse) and normalize it; its QC note names the URL used and the listings read. A month
+    without such a file (or whose file the archive answers 404/410 for) gives an empty table
+    and QC status ``missing``, which the ip_country job counts as a gap."""
     from takedowns import delegations
     from takedowns.errors import HTTPStatusError
     from takedowns.sources import raw_path
 
-    with job_log(log) as logger:
+    def fetch_raw(url: str) -> Path:
         raw = Path(raw_path(url))
-        try:
-            download(url, raw, config)
-        except HTTPStatusError as exc:
-            if exc.status not in delegations.NOT_THERE:
-                raise
-            qc = delegations.missing_month_qc(_source_name(raw), url)
+        download(url, raw, config)
+        return raw
+
+    with job_log(log) as logger:
+        src = config["sources"]["rir_delegated"]
+        first = dt.datetime.strptime(month, "%Y%m").date()
+        found = delegations.discover_delegated(
+            registry, first, src["directories"][registry], src["max_age_days"], fetch_raw
+        )
+        logger.info("%s", found.note)
+        raw: Path | None = None
+        if found.chosen is not None:
+            try:
+                raw = fetch_raw(found.chosen.url)
+            except HTTPStatusError as exc:
+                if exc.status not in delegations.NOT_THERE:
+                    raise
+        if raw is None:
+            url = found.chosen.url if found.chosen else f"{registry} {first:%Y-%m}"
+            qc = delegations.missing_month_qc(f"{registry}/{month}", url)
+            qc.note = f"{qc.note}; {found.note}"
             meta = parquet_metadata(config, source=qc.source_file)
             write_parquet(delegations.empty_table(), Path(out), metadata=meta)
             qc.write(Path(qc_out))
             logger.warning("%s", qc.note)
             return
-        normalize_delegated(raw, out, qc_out, config)
+        normalize_delegated(raw, out, qc_out, config, note=found.note)
 
 
 def ip_country(

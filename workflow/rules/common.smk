@@ -19,7 +19,7 @@ from takedowns.sources import (
     raw_path,
     url_for_raw,
 )
-from takedowns.delegations import delegated_urls
+from takedowns.delegations import registry_months
 from takedowns.reference import check_config_events, table_path
 from takedowns.study import selected_days, selected_months
 
@@ -338,24 +338,15 @@ def spam_qc(wildcards=None):
 
 
 def _delegated():
-    return delegated_urls(config, selected_months(config))
+    return registry_months(config, selected_months(config))
 
 
 def delegated_outputs(wildcards=None):
-    return [
-        f"data/processed/delegations/{r}/{m:%Y%m}.parquet" for r, m, _ in _delegated()
-    ]
+    return [f"data/processed/delegations/{r}/{m:%Y%m}.parquet" for r, m in _delegated()]
 
 
 def delegated_qc(wildcards=None):
-    return [
-        f"data/processed/qc/delegations/{r}/{m:%Y%m}.json" for r, m, _ in _delegated()
-    ]
-
-
-def delegated_raw(wildcards):
-    want = (wildcards.registry, wildcards.month)
-    return next(raw_path(u) for r, m, u in _delegated() if (r, f"{m:%Y%m}") == want)
+    return [f"data/processed/qc/delegations/{r}/{m:%Y%m}.json" for r, m in _delegated()]
 
 
 # --- what analysis/views.sql reads ------------------------------------------------------------

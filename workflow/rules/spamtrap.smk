@@ -28,8 +28,9 @@ rule spam_messages:
         )
 
 
-# Downloads its own raw file: a registry month the archive lacks (404/410) is QC 'missing'
-# (an empty table), and ip_country lists such months as gaps.
+# Finds its file in the registry's directory listings (the one nearest the 1st of the month)
+# and downloads it: a registry month without one is QC 'missing' (an empty table), and
+# ip_country lists such months as gaps.
 rule delegated_file:
     output:
         table="data/processed/delegations/{registry}/{month}.parquet",
@@ -39,13 +40,20 @@ rule delegated_file:
     wildcard_constraints:
         registry=r"[a-z]+",
     params:
-        cfg=job_config(*QC_FILE, "synthetic"),
-        url=lambda w: next(
-            u for r, m, u in _delegated() if (r, f"{m:%Y%m}") == (w.registry, w.month)
+        cfg=job_config(
+            *QC_FILE,
+            "sources.rir_delegated.directories",
+            "sources.rir_delegated.max_age_days",
+            "synthetic",
         ),
     run:
         jobs.delegated_month(
-            params.url, output.table, output.qc, transfer_config(params.cfg), log[0]
+            wildcards.registry,
+            wildcards.month,
+            output.table,
+            output.qc,
+            transfer_config(params.cfg),
+            log[0],
         )
 
 

@@ -1,12 +1,18 @@
 """SYNTHETIC RIR delegated statistics files for the loopback mirror.
 
 :func:`generate_delegations` writes, for every month the config selects and every
-registry, the file of the 1st at the URL of :func:`takedowns.delegations.delegated_urls`
-(compressed as its name says: ``.bz2``, ``.gz`` or plain). The address space of the
-scenario (background prefixes and the events' networks) is merged into disjoint
-delegations, so ranges whose size is not a power of two appear as in the real files; each
-registry holds the space of its /8s. Version, summary, asn and ipv6 lines are included.
+registry, the file of the 1st in the registry's first candidate directory
+(``sources.rir_delegated.directories``), compressed as :data:`DEMO_COMPRESSION` says
+(``.bz2``, ``.gz`` or plain); the mirror server lists the directories as the archives do.
+The address space of the scenario (background prefixes and the events' networks) is merged
+into disjoint delegations, so ranges whose size is not a power of two appear as in the real
+files; each registry holds the space of its /8s. Version, summary, asn and ipv6 lines are included.
 The expected country of every delegation is returned so tests can check attribution.
+
+:func:`write_delegated_file` writes one registry's file of one day into any directory
+(a year folder, an ``archive/<year>/`` folder or a flat one), plain, ``.gz`` or ``.bz2``, in
+the standard or the ``-extended-`` naming: the layout variants the registries' archives use,
+which :func:`takedowns.delegations.discover_delegated` must find from the listings.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from takedowns.delegations import delegated_urls
+from takedowns.delegations import registry_months
 from takedowns.mirror.generate import Scenario
 from takedowns.paths import raw_relpath
 from takedowns.study import selected_months
@@ -108,7 +114,8 @@ def _ranges(scenario: Scenario) -> list[tuple[str, str, int, int]]:
 
 
 def _file_text(registry: str, day: dt.date, ranges: list[tuple[str, str, int, int]],
-               rng: random.Random) -> str:  # fmt: skip
+               rng: random.Random, *, extended: bool = False) -> str:  # fmt: skip
+    """A delegated file; ``extended``: the extended format (an opaque id after the status)."""
     records = []
     for reg, country, start, end in ranges:
         if reg != registry:
@@ -125,6 +132,8 @@ def _file_text(registry: str, day: dt.date, ranges: list[tuple[str, str, int, in
     v6 = [f"{registry}|{COUNTRIES[registry][0]}|ipv6|2001:db8:{n:x}::|32|20060101|allocated"
           for n in range(2)]  # fmt: skip
     body = asns + records + v6
+    if extended:
+        body = [f"{line}|{hashlib.sha256(line.encode()).hexdigest()[:8]}" for line in body]
     header = [
         f"2|{registry}|{day:%Y%m%d}|{len(body)}|19930101|{day - dt.timedelta(days=1):%Y%m%d}|+0000",
         f"{registry}|*|asn|*|{len(asns)}|summary",
@@ -134,27 +143,70 @@ def _file_text(registry: str, day: dt.date, ranges: list[tuple[str, str, int, in
     return "# SYNTHETIC delegated file (takedowns test mirror)\n" + "\n".join(header + body) + "\n"
 
 
+#: The compression of each registry's generated files (the variety the real archives show).
+DEMO_COMPRESSION = {"afrinic": "", "apnic": "gz", "arin": "", "lacnic": "", "ripencc": "bz2"}
+
+
+def write_delegated_file(
+    root: Path,
+    directory: str,
+    registry: str,
+    day: dt.date,
+    rng: random.Random,
+    *,
+    compression: str = "",
+    extended: bool = False,
+    ranges: list[tuple[str, str, int, int]] | None = None,
+) -> tuple[str, Path]:
+    """Write ``registry``'s file of ``day`` into the tree under the directory URL
+    ``directory`` (``/``-ended), named ``delegated-<registry>[-extended]-YYYYMMDD`` with the
+    suffix of ``compression`` (``"gz"``, ``"bz2"`` or ``""`` for plain); ``ranges`` as
+    :func:`_ranges` gives them (none: asn and ipv6 records only). Returns URL and path."""
+    if not directory.endswith("/"):
+        raise ValueError(f"{directory!r}: a directory URL must end with '/'")
+    if compression not in ("", "gz", "bz2"):
+        raise ValueError(f"compression {compression!r}: one of 'gz', 'bz2' or '' (plain)")
+    kind = "extended-" if extended else ""
+    suffix = f".{compression}" if compression else ""
+    url = f"{directory}delegated-{registry}-{kind}{day:%Y%m%d}{suffix}"
+    text = _file_text(registry, day, ranges or [], rng, extended=extended)
+    return url, _write_at(root, url, day, text)
+
+
+def _write_at(root: Path, url: str, day: dt.date, text: str) -> Path:
+    """Write ``text`` at ``url``'s place in the tree, compressed as its name says (``.bz2``,
+    ``.gz`` or plain), dated 06:00 UTC of ``day``."""
+    if url.endswith(".bz2"):
+        data = bz2.compress(text.encode())
+    elif url.endswith(".gz"):
+        data = gzip.compress(text.encode(), mtime=0)
+    else:
+        data = text.encode()
+    path = root / raw_relpath(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    stamp = dt.datetime(day.year, day.month, day.day, 6, tzinfo=dt.UTC).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
 def generate_delegations(
     root: Path, config: Mapping[str, Any], scenario: Scenario, rng: random.Random
 ) -> DelegationTruth:
     """Write every configured registry's file for each selected month; return the truth."""
     ranges = _ranges(scenario)
     urls, files = [], []
-    for registry, month, url in delegated_urls(config, selected_months(config)):
-        text = _file_text(registry, month, ranges, rng).encode()
-        if url.endswith(".bz2"):
-            data = bz2.compress(text)
-        elif url.endswith(".gz"):
-            data = gzip.compress(text, mtime=0)
-        else:
-            data = text
-        path = root / raw_relpath(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        stamp = dt.datetime(month.year, month.month, month.day, 6, tzinfo=dt.UTC).timestamp()
-        os.utime(path, (stamp, stamp))
-        urls.append(url)
+    directories = config["sources"]["rir_delegated"]["directories"]
+    for registry, month in registry_months(config, selected_months(config)):
+        # the first candidate directory of the registry, in the compression its archive
+        # used (the workflow finds it from the listing whatever the layout)
+        directory = directories[registry][0].format(year=f"{month:%Y}")
+        url, path = write_delegated_file(
+            root, directory, registry, month, rng,
+            compression=DEMO_COMPRESSION[registry], ranges=ranges,
+        )  # fmt: skip
         files.append(path)
+        urls.append(url)
     frame = pl.DataFrame(
         ranges,
         schema={
