@@ -49,8 +49,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not e2e"
 	$(BIN)/python -m pytest -m e2e
 
+# A progress line per stage; Snakemake's own output in $(DEMO_DIR)/logs/snakemake-console.log
+# (make demo VERBOSE=1 shows all of it).
 demo: $(STAMP)
-	$(BIN)/python -m takedowns.demo --directory $(DEMO_DIR) --port $(DEMO_PORT) --cores 2
+	$(BIN)/python -m takedowns.demo --directory $(DEMO_DIR) --port $(DEMO_PORT) --cores 2 $(if $(filter 1 yes true,$(VERBOSE)),--verbose)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
