@@ -21,7 +21,8 @@ import pytest
 
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.demo import snakemake_command
-from takedowns.mirror.generate import Scenario, generate_mirror
+from takedowns.mirror.generate import generate_mirror
+from takedowns.mirror.scenario import Scenario
 from takedowns.mirror.server import serve
 
 pytestmark = pytest.mark.e2e

@@ -31,7 +31,8 @@ from takedowns.mirror.gen_blocklists import (
     origin_space,
     routes_on,
 )
-from takedowns.mirror.generate import Scenario, _churned, generate_mirror
+from takedowns.mirror.generate import generate_mirror
+from takedowns.mirror.scenario import Scenario, churned_origin
 from takedowns.mirror.server import FAULTS_FILE, serve
 from takedowns.paths import raw_relpath
 from takedowns.qc import read_qc
@@ -156,7 +157,7 @@ def test_planted_dispersion_uses_routed_unrelated_prefixes(generated) -> None:
         assert all(start > cutoff for _, _, start in planted)
         for prefix, origin, _ in planted:
             assert background[prefix] == str(origin)
-            assert all(_churned(prefix, str(origin), d) == str(origin) for d in scenario.days)
+            assert all(churned_origin(prefix, str(origin), d) == str(origin) for d in scenario.days)
 
 
 # --- the stage, end to end through the mirror ------------------------------------------------

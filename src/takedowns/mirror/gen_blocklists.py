@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from takedowns.fetch import mirror_url
-from takedowns.mirror.generate import Scenario, _churned
+from takedowns.mirror.scenario import Scenario, churned_origin
 from takedowns.mirror.server import FAULTS_FILE
 from takedowns.paths import raw_relpath
 from takedowns.wayback import (
@@ -147,7 +147,7 @@ def routes_on(day: dt.date, scenario: Scenario) -> dict[ipaddress.IPv4Network, i
     """The scenario's prefix-to-AS table of ``day`` (single-origin prefixes only)."""
     routes: dict[ipaddress.IPv4Network, int] = {}
     for prefix, origin in scenario.background:
-        current = _churned(prefix, origin, day)
+        current = churned_origin(prefix, origin, day)
         if current.isdigit():
             routes[ipaddress.ip_network(prefix)] = int(current)
     for prefix, asn in scenario.origins_on(day):
@@ -248,7 +248,7 @@ def _isolated_background(scenario: Scenario, avoid: Sequence[str]) -> list[tuple
     for i, (_, _, prefix, origin) in enumerate(spans):
         if i in overlaps or not origin.isdigit():
             continue
-        if all(_churned(prefix, origin, d) == origin for d in scenario.days):
+        if all(churned_origin(prefix, origin, d) == origin for d in scenario.days):
             out.append((prefix, int(origin)))
     return out
 

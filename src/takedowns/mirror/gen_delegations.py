@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from takedowns.delegations import registry_months
-from takedowns.mirror.generate import Scenario
+from takedowns.mirror.scenario import Scenario
 from takedowns.paths import raw_relpath
 from takedowns.study import selected_months
 

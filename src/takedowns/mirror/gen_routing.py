@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from takedowns.mirror import mrt_writer as mw
-from takedowns.mirror.generate import PlantedMove, Scenario
+from takedowns.mirror.scenario import PlantedMove, Scenario
 from takedowns.paths import raw_relpath
 from takedowns.routing_sources import ROUTEVIEWS_COLLECTOR, routing_settings, update_period
 

@@ -51,7 +51,7 @@ import numpy as np
 import polars as pl
 import py7zr
 
-from takedowns.mirror.generate import Scenario, _churned
+from takedowns.mirror.scenario import Scenario, churned_origin
 from takedowns.paths import raw_relpath
 from takedowns.simulate import SeriesModel, simulate_daily_counts
 
@@ -135,7 +135,7 @@ def _origin_set(text: str) -> list[int]:
 
 def _day_table(scenario: Scenario, day: dt.date) -> dict[int, dict[int, tuple[str, str]]]:
     """The pfx2as lines the mirror serves for ``day``, by length then network address."""
-    lines = [(p, _churned(p, o, day)) for p, o in scenario.background]
+    lines = [(p, churned_origin(p, o, day)) for p, o in scenario.background]
     lines += [(p, str(a)) for p, a in scenario.origins_on(day)]
     table: dict[int, dict[int, tuple[str, str]]] = {}
     for prefix, origin in lines:
@@ -174,7 +174,7 @@ def _isolated_background(scenario: Scenario) -> list[tuple[str, int]]:
         reach = max(reach, end)
         if nested or not prefix or not origin.isdigit():
             continue
-        if any(_churned(prefix, origin, d) != origin for d in scenario.days):
+        if any(churned_origin(prefix, origin, d) != origin for d in scenario.days):
             continue
         out.append((prefix, int(origin)))
     return out

@@ -18,18 +18,27 @@ from __future__ import annotations
 import bz2
 import datetime as dt
 import gzip
-import hashlib
 import ipaddress
 import os
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from takedowns.config import filled, load_schema
+from takedowns.mirror.gen_blocklists import generate_blocklists
+from takedowns.mirror.gen_delegations import generate_delegations
+from takedowns.mirror.gen_spam import generate_spam
+from takedowns.mirror.scenario import (
+    PlantedDisplacement,
+    PlantedEvent,
+    PlantedGainer,
+    PlantedMove,
+    Scenario,
+    churned_origin,
+)
 from takedowns.paths import raw_relpath
 from takedowns.reference import load_events, table_path
 from takedowns.study import events, selected_days, selected_months
@@ -120,108 +129,6 @@ def published_providers(
     return out
 
 
-@dataclass(frozen=True)
-class PlantedMove:
-    """A target prefix that a new origin announces from ``from_day`` on."""
-
-    prefix: str
-    new_origin: int
-    from_day: dt.date
-
-
-@dataclass(frozen=True)
-class PlantedGainer:
-    """A network that gains a planted share of the target's activity from the cut-off on.
-
-    It originates ``prefixes`` (``addresses`` in all) on every day of the mirror; they are
-    listed from the cut-off on, and it sends ``spam_per_day`` messages a day after it (pro
-    rata on the cut-off day).
-    """
-
-    asn: int
-    prefixes: tuple[str, ...]
-    addresses: int
-    spam_per_day: int
-    successor: bool  # named a successor of the event in data/reference/events.csv
-
-
-@dataclass(frozen=True)
-class PlantedDisplacement:
-    """What of a target's activity moves at its cut-off, and where to.
-
-    ``mode`` ``one``: all of the moved share goes to one network (the event's first successor
-    in data/reference/events.csv, else a private ASN); ``many``: it is split evenly over ten
-    networks. Before the cut-off the target sends ``target_spam_per_day`` messages a day and
-    has ``target_addresses`` listed; after it the gainers together send about ``share`` of
-    that volume and have about ``share`` of that space listed (whole /24s, at least one each).
-    """
-
-    mode: str
-    share: float
-    target_spam_per_day: int
-    target_addresses: int
-    gainers: tuple[PlantedGainer, ...]
-
-    @property
-    def gained_spam_per_day(self) -> int:
-        return sum(g.spam_per_day for g in self.gainers)
-
-    @property
-    def gained_addresses(self) -> int:
-        return sum(g.addresses for g in self.gainers)
-
-
-@dataclass
-class PlantedEvent:
-    """What the generator planted for one event."""
-
-    event_id: str
-    cutoff: dt.datetime
-    prefixes: dict[int, tuple[str, ...]]
-    providers: dict[int, tuple[int, ...]]
-    move: PlantedMove | None
-    displacement: PlantedDisplacement | None = None
-    restored: list[tuple[dt.date, int]] = field(default_factory=list)  # (day, via upstream)
-    # config scenario.<event>: botnet_weight, botnet_remaining, country, blocklists
-    plant: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Scenario:
-    """The ground truth of a generated mirror."""
-
-    days: list[dt.date]
-    snapshot_times: dict[dt.date, dt.datetime]
-    collectors: dict[dt.date, str]
-    events: dict[str, PlantedEvent]
-    background: list[tuple[str, str]] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    blocklists: Any = None  # BlocklistTruth of takedowns.mirror.gen_blocklists
-    spam: Any = None  # SpamTruth of takedowns.mirror.gen_spam
-    delegations: Any = None  # DelegationTruth of takedowns.mirror.gen_delegations
-    routing: Any = None  # RoutingTruth of takedowns.mirror.gen_routing
-
-    def origins_on(self, day: dt.date) -> list[tuple[str, int]]:
-        """(prefix, origin ASN) pairs of the planted networks in the snapshot of ``day`` (at
-        noon on a day the mirror serves no prefix-to-AS snapshot for)."""
-        noon = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
-        when = self.snapshot_times.get(day, noon)
-        out = []
-        for ev in self.events.values():
-            if when < ev.cutoff:
-                out += [(p, asn) for asn, ps in ev.prefixes.items() for p in ps]
-            if ev.move and day >= ev.move.from_day:
-                out.append((ev.move.prefix, ev.move.new_origin))
-            if ev.displacement:
-                out += [(p, g.asn) for g in ev.displacement.gainers for p in g.prefixes]
-        return out
-
-    def address_space(self, asn: int, day: dt.date) -> int:
-        """Distinct addresses ``asn`` originates on ``day`` (nested prefixes counted once)."""
-        nets = [ipaddress.ip_network(p) for p, a in self.origins_on(day) if a == asn]
-        return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
-
-
 def event_successors(event_id: str, events_table: pl.DataFrame | None = None) -> list[int]:
     """The event's successor ASNs in the events table, in the table's order."""
     table = _table(events_table).filter(
@@ -308,14 +215,6 @@ def _background(rng: random.Random, count: int) -> list[tuple[str, str]]:
             origin = str(a)
         out.append((text, origin))
     return sorted(out, key=lambda t: (ipaddress.ip_network(t[0]).network_address, t[0]))
-
-
-def _churned(prefix: str, origin: str, day: dt.date) -> str:
-    """About 1 in 200 background prefixes shows another origin on a given day."""
-    digest = hashlib.sha256(f"{prefix}|{day}".encode()).digest()
-    if digest[0] == 0 and digest[1] < 128:
-        return str(1000 + int.from_bytes(digest[2:4], "big") % 59000)
-    return origin
 
 
 def _write(root: Path, url: str, data: bytes, mtime: dt.datetime, files: list[Path]) -> Path:
@@ -419,10 +318,6 @@ def generate_mirror(
     )
     _write_prefix2as(root, config, scenario)
     _write_as_relationships(root, config, scenario, rng)
-    from takedowns.mirror.gen_blocklists import generate_blocklists
-    from takedowns.mirror.gen_delegations import generate_delegations
-    from takedowns.mirror.gen_spam import generate_spam
-
     level = None if plant_effects else {e.event_id: (0.5, 1.0) for e in events(config)}
     scenario.blocklists = generate_blocklists(
         root, config, scenario, rng, dispersion_per_event=4 if plant_effects else 0
@@ -450,7 +345,7 @@ def _write_prefix2as(root: Path, config: Mapping[str, Any], scenario: Scenario) 
         when = scenario.snapshot_times[day]
         name = f"routeviews-{scenario.collectors[day]}-{when:%Y%m%d-%H%M}.pfx2as.gz"
         rel = f"{day:%Y}/{day:%m}/{name}"
-        lines = [(p, _churned(p, o, day)) for p, o in scenario.background]
+        lines = [(p, churned_origin(p, o, day)) for p, o in scenario.background]
         lines += [(p, str(a)) for p, a in scenario.origins_on(day)]
         lines.sort(key=lambda t: (int(ipaddress.ip_network(t[0]).network_address), t[0]))
         created = when + dt.timedelta(hours=3)
