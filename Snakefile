@@ -51,4 +51,4 @@ rule datapackage:
     params:
         cfg=job_config("synthetic", "events"),
     run:
-        jobs.datapackage(output[0], params.cfg, log[0])
+        jobs.datapackage(out=output[0], config=params.cfg, log=log[0])

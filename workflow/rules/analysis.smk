@@ -10,7 +10,12 @@ rule study_tables:
     params:
         cfg=job_config("events", "windows", "synthetic"),
     run:
-        jobs.study_tables(output.watched, output.events, params.cfg, log=log[0])
+        jobs.study_tables(
+            watched_out=output.watched,
+            events_out=output.events,
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 rule qc_files:
@@ -33,7 +38,7 @@ rule qc_files:
     params:
         cfg=job_config("synthetic"),
     run:
-        jobs.gather_qc(input, output[0], params.cfg, log=log[0])
+        jobs.gather_qc(qc_paths=input, out=output[0], config=params.cfg, log=log[0])
 
 
 rule blocklist_attribution:
@@ -49,12 +54,12 @@ rule blocklist_attribution:
         cfg=job_config("synthetic"),
     run:
         jobs.attribute_blocklists(
-            input.entries,
-            input.episodes,
-            input.ip_country,
-            output[0],
-            params.cfg,
-            log[0],
+            entries=input.entries,
+            episodes=input.episodes,
+            ip_country=input.ip_country,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -74,7 +79,13 @@ rule sql_result:
     params:
         cfg=sql_job_config,
     run:
-        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+        jobs.sql_table(
+            views=input.views,
+            query=input.query,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 rule concentration_input:
@@ -92,7 +103,13 @@ rule concentration_input:
     params:
         cfg=job_config("blocklists.concentration_list", "synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+        jobs.sql_table(
+            views=input.views,
+            query=input.query,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 # Daily activity per owner with its role (target, buffer, control) around each event's t0:
@@ -111,7 +128,13 @@ rule displacement_input:
     params:
         cfg=job_config("blocklists.concentration_list", "synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+        jobs.sql_table(
+            views=input.views,
+            query=input.query,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 rule spam_effects:
@@ -131,13 +154,13 @@ rule spam_effects:
         ),
     run:
         jobs.spam_effects(
-            input.daily,
-            input.study_daily,
-            input.cutoffs,
-            output.effects,
-            output.recovery,
-            params.cfg,
-            log[0],
+            daily=input.daily,
+            study_daily=input.study_daily,
+            cutoffs=input.cutoffs,
+            out_effects=output.effects,
+            out_recovery=output.recovery,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -154,12 +177,12 @@ rule concentration:
         cfg=job_config("bootstrap", "verdict.alpha", "synthetic"),
     run:
         jobs.concentration(
-            input[0],
-            output.indices,
-            output.changes,
-            output.gainers,
-            params.cfg,
-            log[0],
+            frame_path=input[0],
+            out_indices=output.indices,
+            out_changes=output.changes,
+            out_gainers=output.gainers,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -185,7 +208,11 @@ rule displacement:
         ),
     run:
         jobs.displacement(
-            input[0], output.summary, output.buffers, params.cfg, log[0]
+            frame_path=input[0],
+            out_summary=output.summary,
+            out_buffers=output.buffers,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -212,14 +239,14 @@ rule verdicts:
         cfg=job_config("verdict", "events", "synthetic"),
     run:
         jobs.verdicts(
-            input.effects,
-            input.displacement,
-            input.calibration,
-            output.csv,
-            output.txt,
-            output.calibration,
-            params.cfg,
-            log[0],
+            effects_csv=input.effects,
+            displacement_csv=input.displacement,
+            calibration_csv=input.calibration,
+            out_csv=output.csv,
+            out_txt=output.txt,
+            out_calibration=output.calibration,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -243,12 +270,12 @@ rule published_comparison:
         cfg=job_config("windows.pre_days", "reference", "synthetic"),
     run:
         jobs.published_comparison(
-            input.daily,
-            input.messages,
-            input.cutoffs,
-            output[0],
-            params.cfg,
-            log[0],
+            daily=input.daily,
+            messages=input.messages,
+            cutoffs=input.cutoffs,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -266,7 +293,13 @@ rule rehoming_summary:
     params:
         cfg=job_config("verdict.rehoming_days", "synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+        jobs.sql_table(
+            views=input.views,
+            query=input.query,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 rule event_cutoffs:
@@ -282,7 +315,13 @@ rule event_cutoffs:
     params:
         cfg=job_config("synthetic"),
     run:
-        jobs.sql_table(input.views, input.query, output[0], params.cfg, log[0])
+        jobs.sql_table(
+            views=input.views,
+            query=input.query,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
+        )
 
 
 rule sensitivity:
@@ -305,12 +344,12 @@ rule sensitivity:
         ),
     run:
         jobs.sensitivity(
-            input.daily,
-            input.study_daily,
-            input.cutoffs,
-            output[0],
-            params.cfg,
-            log[0],
+            daily=input.daily,
+            study_daily=input.study_daily,
+            cutoffs=input.cutoffs,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -341,13 +380,13 @@ rule placebo:
         ),
     run:
         jobs.placebo(
-            input.daily,
-            input.cutoffs,
-            input.effects,
-            output.placebo,
-            output.ranks,
-            params.cfg,
-            log[0],
+            study_daily=input.daily,
+            cutoffs=input.cutoffs,
+            effects_csv=input.effects,
+            out_placebo=output.placebo,
+            out_ranks=output.ranks,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -377,14 +416,14 @@ rule threats:
         cfg=job_config("windows", "events", "reference", "synthetic"),
     run:
         jobs.threats(
-            input.daily,
-            input.cutoffs,
-            input.spam,
-            input.snapshots,
-            input.routed,
-            input.asrel,
-            output[0],
-            params.cfg,
-            log[0],
+            event_daily=input.daily,
+            cutoffs=input.cutoffs,
+            spam_messages=input.spam,
+            blocklist_snapshots=input.snapshots,
+            routed_space=input.routed,
+            as_relationships=input.asrel,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
             spam_exchangers=input.exchangers,
         )

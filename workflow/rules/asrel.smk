@@ -13,5 +13,9 @@ rule as_relationships:
         cfg=job_config(*QC_FILE, "synthetic"),
     run:
         jobs.normalize_as_relationships(
-            input[0], output.table, output.qc, params.cfg, log[0]
+            raw=input[0],
+            out=output.table,
+            qc_out=output.qc,
+            config=params.cfg,
+            log=log[0],
         )

@@ -15,12 +15,12 @@ checkpoint blocklist_cdx:
         cfg=job_config("blocklists.lists", "sources.wayback", "period", "synthetic"),
     run:
         jobs.blocklist_cdx(
-            wildcards.blist,
-            int(wildcards.n),
-            output.manifest,
-            output.qc,
-            transfer_config(params.cfg),
-            log[0],
+            list_name=wildcards.blist,
+            url_index=int(wildcards.n),
+            manifest_out=output.manifest,
+            qc_out=output.qc,
+            config=transfer_config(params.cfg),
+            log=log[0],
         )
 
 
@@ -36,12 +36,12 @@ rule blocklist_snapshot:
         cfg=settings_config("blocklist_snapshot"),
     run:
         jobs.blocklist_snapshot(
-            input.manifests,
-            wildcards.snapshot,
-            output.entries,
-            output.qc,
-            transfer_config(params.cfg),
-            log[0],
+            manifests=input.manifests,
+            snapshot_id=wildcards.snapshot,
+            entries_out=output.entries,
+            qc_out=output.qc,
+            config=transfer_config(params.cfg),
+            log=log[0],
         )
 
 
@@ -60,13 +60,13 @@ rule blocklist_check:
         cfg=settings_config("blocklist_check"),
     run:
         jobs.blocklist_check(
-            wildcards.blist,
-            input.manifests,
-            input.entries,
-            input.qc,
-            output.snapshots,
-            output.entries,
-            output.qc,
-            params.cfg,
-            log[0],
+            list_name=wildcards.blist,
+            manifests=input.manifests,
+            entries=input.entries,
+            qc_paths=input.qc,
+            snapshots_out=output.snapshots,
+            entries_out=output.entries,
+            qc_out=output.qc,
+            config=params.cfg,
+            log=log[0],
         )

@@ -204,7 +204,7 @@ def prefix2as_manifest_table(wildcards):
 
 
 def _read_prefix2as_manifest(paths):
-    return jobs.read_manifest(paths[0])
+    return jobs.read_manifest(path=paths[0])
 
 
 def prefix2as_daily_outputs(wildcards):
@@ -272,7 +272,9 @@ def _blocklist_manifests(blist):
 
 
 def _blocklist_snapshot_ids(blist):
-    return jobs.blocklist_manifest(_blocklist_manifests(blist))["snapshot_id"].to_list()
+    return jobs.blocklist_manifest(manifests=_blocklist_manifests(blist))[
+        "snapshot_id"
+    ].to_list()
 
 
 def blocklist_cdx_qc(wildcards=None):

@@ -15,7 +15,9 @@ rule address_space_figure:
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
-        jobs.address_space_figure(input[0], output[0], params.cfg, log=log[0])
+        jobs.address_space_figure(
+            table=input[0], out=output[0], config=params.cfg, log=log[0]
+        )
 
 
 rule spam_timeline_figure:
@@ -34,7 +36,11 @@ rule spam_timeline_figure:
         cfg=job_config("windows", "events", "synthetic"),
     run:
         jobs.spam_timeline_figure(
-            input.daily, input.cutoffs, output[0], params.cfg, log=log[0]
+            daily=input.daily,
+            cutoffs=input.cutoffs,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -52,7 +58,9 @@ rule answer_figure:
     params:
         cfg=job_config("events", "synthetic"),
     run:
-        jobs.answer_figure(input[0], output[0], params.cfg, log=log[0])
+        jobs.answer_figure(
+            verdicts=input[0], out=output[0], config=params.cfg, log=log[0]
+        )
 
 
 rule forest_figure:
@@ -71,7 +79,11 @@ rule forest_figure:
         cfg=job_config("effects.families", "windows.post_days", "events", "synthetic"),
     run:
         jobs.forest_figure(
-            input.effects, input.comparison, output[0], params.cfg, log=log[0]
+            effects=input.effects,
+            comparison=input.comparison,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -89,7 +101,9 @@ rule concentration_figure:
     params:
         cfg=job_config("verdict.post_days", "events", "synthetic"),
     run:
-        jobs.concentration_figure(input[0], output[0], params.cfg, log=log[0])
+        jobs.concentration_figure(
+            changes=input[0], out=output[0], config=params.cfg, log=log[0]
+        )
 
 
 rule upstream_timeline_figure:
@@ -108,7 +122,11 @@ rule upstream_timeline_figure:
         cfg=job_config("windows", "events", "synthetic"),
     run:
         jobs.upstream_timeline_figure(
-            input.upstreams, input.cutoffs, output[0], params.cfg, log=log[0]
+            upstreams=input.upstreams,
+            cutoffs=input.cutoffs,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -128,4 +146,6 @@ rule blocklist_space_figure:
             "blocklists.concentration_list", "windows", "events", "synthetic"
         ),
     run:
-        jobs.blocklist_space_figure(input[0], output[0], params.cfg, log=log[0])
+        jobs.blocklist_space_figure(
+            space=input[0], out=output[0], config=params.cfg, log=log[0]
+        )

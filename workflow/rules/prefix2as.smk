@@ -22,10 +22,10 @@ checkpoint prefix2as_manifest:
         ),
     run:
         jobs.prefix2as_manifest(
-            input[0],
-            Path(output[0]),
-            params.cfg,
-            log[0],
+            creation_log=input[0],
+            out=Path(output[0]),
+            config=params.cfg,
+            log=log[0],
             gaps_out=Path(output.gaps),
         )
 
@@ -42,7 +42,11 @@ rule prefix2as_day:
         cfg=settings_config("prefix2as_day"),
     run:
         jobs.normalize_prefix2as_day(
-            input.raw, output.table, output.qc, params.cfg, log[0]
+            raw=input.raw,
+            out=output.table,
+            qc_out=output.qc,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -60,13 +64,13 @@ rule prefix_origin:
         cfg=settings_config("prefix_origin"),
     run:
         jobs.prefix_origin_episodes(
-            input.daily,
-            input.qc,
-            input.manifest,
-            output.episodes,
-            output.snapshots,
-            params.cfg,
-            log[0],
+            daily=input.daily,
+            qc_paths=input.qc,
+            manifest=input.manifest,
+            out=output.episodes,
+            snapshots_out=output.snapshots,
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -82,4 +86,4 @@ rule prefix2as_gaps:
     params:
         cfg=job_config("qc.max_missing_share"),
     run:
-        jobs.check_gaps(input[0], output[0], params.cfg, log[0])
+        jobs.check_gaps(record=input[0], out=output[0], config=params.cfg, log=log[0])

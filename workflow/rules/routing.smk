@@ -28,7 +28,11 @@ checkpoint routing_listing:
         ),
     run:
         jobs.routing_listing(
-            wildcards.listing, input[0], Path(output[0]), params.cfg, log[0]
+            listing_id=wildcards.listing,
+            page=input[0],
+            out=Path(output[0]),
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -56,7 +60,9 @@ rule routing_gaps:
             "profiles",
         ),
     run:
-        jobs.routing_gaps(input.manifests, output[0], params.cfg, log[0])
+        jobs.routing_gaps(
+            selections=input.manifests, out=output[0], config=params.cfg, log=log[0]
+        )
 
 
 rule routing_normalize:

@@ -13,7 +13,9 @@ rule download:
     params:
         url=download_url,
     run:
-        jobs.download(params.url, output[0], download_job_config(), log[0])
+        jobs.download(
+            url=params.url, out=output[0], config=download_job_config(), log=log[0]
+        )
 
 
 # The settings of a job whose inputs come from a checkpoint (see SETTINGS_KEYS in common.smk).
@@ -28,8 +30,8 @@ rule job_settings:
         cfg=lambda wildcards: settings_config(wildcards.name),
     run:
         jobs.write_settings(
-            params.cfg,
-            output[0],
-            log[0],
+            settings=params.cfg,
+            out=output[0],
+            log=log[0],
             made_by_rule=SETTINGS_OUTPUTS[wildcards.name],
         )

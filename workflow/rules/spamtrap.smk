@@ -19,11 +19,11 @@ rule spam_messages:
         cfg=job_config("spamtrap", *QC_FILE, "synthetic"),
     run:
         jobs.normalize_spam_archive(
-            input[0],
-            output.table,
-            output.qc,
-            params.cfg,
-            log[0],
+            raw=input[0],
+            out=output.table,
+            qc_out=output.qc,
+            config=params.cfg,
+            log=log[0],
             exchangers_out=output.exchangers,
         )
 
@@ -48,12 +48,12 @@ rule delegated_file:
         ),
     run:
         jobs.delegated_month(
-            wildcards.registry,
-            wildcards.month,
-            output.table,
-            output.qc,
-            transfer_config(params.cfg),
-            log[0],
+            registry=wildcards.registry,
+            month=wildcards.month,
+            out=output.table,
+            qc_out=output.qc,
+            config=transfer_config(params.cfg),
+            log=log[0],
         )
 
 
@@ -74,11 +74,11 @@ rule ip_country:
         ),
     run:
         jobs.ip_country(
-            input.tables,
-            input.qc,
-            output[0],
-            params.cfg,
-            log[0],
+            tables=input.tables,
+            qc_paths=input.qc,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
             gaps_out=Path(output.gaps),
         )
 
@@ -99,13 +99,13 @@ rule spam_attributed:
         cfg=job_config("qc.allow_partial_files", "synthetic"),
     run:
         jobs.attribute_spam(
-            input.messages,
-            input.qc,
-            input.episodes,
-            input.ip_country,
-            output[0],
-            params.cfg,
-            log[0],
+            messages=input.messages,
+            qc_path=input.qc,
+            episodes=input.episodes,
+            ip_country=input.ip_country,
+            out=output[0],
+            config=params.cfg,
+            log=log[0],
         )
 
 
@@ -121,4 +121,4 @@ rule delegations_gaps:
     params:
         cfg=job_config("qc.max_missing_share"),
     run:
-        jobs.check_gaps(input[0], output[0], params.cfg, log[0])
+        jobs.check_gaps(record=input[0], out=output[0], config=params.cfg, log=log[0])
