@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from takedowns.config import load_config
-from takedowns.jobs import _effect_kwargs, _EventFit, _fit_effect, _noise_baseline
+from takedowns.jobs.analysis import _effect_kwargs, _EventFit, _fit_effect, _noise_baseline
 from takedowns.simulate import SeriesModel, simulate_daily_counts
 
 START = dt.date(2007, 1, 1)
