@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = ("src", "workflow", "analysis", "config", "docs", "data/reference", "profiles")
 # (pyproject.toml is left out: its pytest marker says which tests read ../shared/realdata)
-TOP_FILES = ("README.md", "Makefile", "Snakefile", "CITATION.cff")
+TOP_FILES = ("README.md", "CONTRIBUTING.md", "Makefile", "Snakefile", "CITATION.cff")
 # design notes and paths that live beside the repository, not in it
 OUTSIDE = re.compile(
     r"ARCHITECTURE\.md|SERVER_FORMATS\.md|SCIENCE\.md|METHOD\.md|\.\./shared|/work/"
