@@ -21,26 +21,10 @@
 WITH params AS (
     SELECT getvariable('update_window_hours')::DOUBLE AS window_hours
 ),
-events AS (
-    SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,
-           list(asn ORDER BY asn) AS asns
-    FROM watched_asns GROUP BY event_id
-),
 windows AS (
     SELECT e.*, e.t0 - to_seconds(round(p.window_hours * 3600)::BIGINT) AS w0,
            e.t0 + to_seconds(round(p.window_hours * 3600)::BIGINT) AS w1
-    FROM events AS e CROSS JOIN params AS p
-),
-event_prefixes AS (
-    SELECT DISTINCT w.event_id, r.prefix
-    FROM routing_elements AS r JOIN windows AS w ON list_has_any(r.origins, w.asns)
-    WHERE r.kind IN ('rib', 'announce')
-),
-event_rows AS (
-    SELECT ep.event_id, r.*, list_has_any(r.origins, w.asns) AS watched_origin
-    FROM routing_elements AS r
-    JOIN event_prefixes AS ep ON ep.prefix = r.prefix
-    JOIN windows AS w ON w.event_id = ep.event_id
+    FROM event_watch AS e CROSS JOIN params AS p
 ),
 ribs AS (
     SELECT DISTINCT source_file, collector, file_time, first_time
@@ -61,12 +45,12 @@ bases AS (
 state_rows AS (
     SELECT r.event_id, r.collector, r.peer_ip, r.prefix, r.time, r.kind, r.watched_origin, 0 AS ord
     FROM bases AS b
-    JOIN event_rows AS r ON r.event_id = b.event_id AND r.source_file = b.base_file
+    JOIN event_routing_rows AS r ON r.event_id = b.event_id AND r.source_file = b.base_file
     UNION ALL
     SELECT r.event_id, r.collector, r.peer_ip, r.prefix, r.time, r.kind, r.watched_origin, 1 AS ord
     FROM bases AS b
     JOIN windows AS w ON w.event_id = b.event_id
-    JOIN event_rows AS r
+    JOIN event_routing_rows AS r
       ON r.event_id = b.event_id AND r.collector = b.collector AND r.kind <> 'rib'
      AND r.time <= w.w1 AND r.time > coalesce(b.base_time, w.w0 - INTERVAL 1 SECOND)
 ),

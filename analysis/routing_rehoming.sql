@@ -18,11 +18,6 @@ WITH params AS (
         getvariable('post_days')::INTEGER AS post_days,
         getvariable('episode_gap_hours')::DOUBLE AS gap_hours
 ),
-events AS (
-    SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,
-           list(asn ORDER BY asn) AS asns
-    FROM watched_asns GROUP BY event_id
-),
 pre_from_tables AS (
     SELECT w.event_id, w.asn AS pre_origin, po.prefix, po.start_ip, po.end_ip, po.length
     FROM prefix_origin AS po
@@ -55,7 +50,7 @@ post_obs AS (
         unnest(r.origins) AS post_origin,
         r.time, r.collector, r.peer_ip
     FROM pre
-    JOIN events AS e USING (event_id)
+    JOIN event_watch AS e USING (event_id)
     CROSS JOIN params AS p
     JOIN routing_elements AS r
       ON r.start_ip <= pre.end_ip AND r.end_ip >= pre.start_ip
@@ -114,7 +109,7 @@ SELECT
     post.peers,
     post.observations
 FROM pre
-JOIN events AS e USING (event_id)
+JOIN event_watch AS e USING (event_id)
 LEFT JOIN post
   ON post.event_id = pre.event_id AND post.pre_prefix = pre.prefix
  AND post.pre_origin = pre.pre_origin

@@ -21,33 +21,16 @@ WITH params AS (
         getvariable('pre_days')::INTEGER AS pre_days,
         getvariable('post_days')::INTEGER AS post_days
 ),
-events AS (
-    SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,
-           list(asn ORDER BY asn) AS asns
-    FROM watched_asns GROUP BY event_id
-),
 files AS (
     SELECT source_file, any_value(collector) AS collector, any_value(kind) AS kind,
            any_value(file_time) AS file_time, any_value(first_time) AS first_time,
            count(DISTINCT peer_ip) FILTER (WHERE elements_ipv4 > 0) AS peers_total
     FROM routing_peers GROUP BY source_file
 ),
-event_prefixes AS (
-    SELECT DISTINCT e.event_id, r.prefix
-    FROM routing_elements AS r JOIN events AS e ON list_has_any(r.origins, e.asns)
-    WHERE r.kind IN ('rib', 'announce')
-),
--- every element about an event prefix (whatever its origin; withdrawals included)
-event_rows AS (
-    SELECT ep.event_id, r.*, list_has_any(r.origins, e.asns) AS watched_origin
-    FROM routing_elements AS r
-    JOIN event_prefixes AS ep ON ep.prefix = r.prefix
-    JOIN events AS e ON e.event_id = ep.event_id
-),
 snapshots AS (
     SELECT e.event_id, f.collector, 'rib' AS resolution, f.file_time AS time,
            f.file_time AS at, f.source_file AS base_file, f.peers_total
-    FROM files AS f CROSS JOIN events AS e CROSS JOIN params AS p
+    FROM files AS f CROSS JOIN event_watch AS e CROSS JOIN params AS p
     WHERE f.kind = 'rib'
       AND f.file_time >= e.t0 - to_days(p.pre_days)
       AND f.file_time < e.t0 + to_days(p.post_days)
@@ -55,7 +38,7 @@ snapshots AS (
 hours AS (
     SELECT DISTINCT e.event_id, f.collector, date_trunc('hour', f.file_time) AS time,
            date_trunc('hour', f.file_time) + INTERVAL 1 HOUR AS at
-    FROM files AS f CROSS JOIN events AS e CROSS JOIN params AS p
+    FROM files AS f CROSS JOIN event_watch AS e CROSS JOIN params AS p
     WHERE f.kind = 'updates'
       AND f.file_time >= e.t0 - to_days(p.pre_days)
       AND f.file_time < e.t0 + to_days(p.post_days)
@@ -74,12 +57,12 @@ hour_rows AS (
     SELECT hb.event_id, hb.collector, hb.time, r.peer_ip, r.prefix, r.start_ip, r.end_ip,
            r.kind, r.watched_origin, r.time AS row_time, 0 AS ord
     FROM hour_base AS hb
-    JOIN event_rows AS r ON r.event_id = hb.event_id AND r.source_file = hb.base_file
+    JOIN event_routing_rows AS r ON r.event_id = hb.event_id AND r.source_file = hb.base_file
     UNION ALL
     SELECT hb.event_id, hb.collector, hb.time, r.peer_ip, r.prefix, r.start_ip, r.end_ip,
            r.kind, r.watched_origin, r.time AS row_time, 1 AS ord
     FROM hour_base AS hb
-    JOIN event_rows AS r
+    JOIN event_routing_rows AS r
       ON r.event_id = hb.event_id AND r.collector = hb.collector AND r.kind <> 'rib'
      AND r.time <= hb.at AND (hb.base_time IS NULL OR r.time > hb.base_time)
 ),
@@ -94,7 +77,7 @@ rib_visible AS (
     SELECT s.event_id, s.collector, 'rib' AS resolution, s.time, r.peer_ip, r.prefix,
            r.start_ip, r.end_ip
     FROM snapshots AS s
-    JOIN event_rows AS r
+    JOIN event_routing_rows AS r
       ON r.event_id = s.event_id AND r.source_file = s.base_file
      AND r.kind = 'rib' AND r.watched_origin
 ),
@@ -137,7 +120,7 @@ hour_messages AS (
            count(*) FILTER (WHERE r.kind = 'announce' AND r.watched_origin) AS announcements,
            count(*) FILTER (WHERE r.kind = 'withdraw') AS withdrawals
     FROM hour_base AS hb
-    JOIN event_rows AS r
+    JOIN event_routing_rows AS r
       ON r.event_id = hb.event_id AND r.collector = hb.collector AND r.kind <> 'rib'
      AND r.time >= hb.time AND r.time < hb.at
     GROUP BY ALL
@@ -164,7 +147,7 @@ SELECT
     CASE WHEN f.resolution = 'hour' THEN coalesce(m.withdrawals, 0) END AS withdrawals,
     round((epoch(f.time) - epoch(e.t0)) / 3600.0, 3) AS hours_from_nominal_cutoff
 FROM frames AS f
-JOIN events AS e USING (event_id)
+JOIN event_watch AS e USING (event_id)
 LEFT JOIN counts AS c
   ON c.event_id = f.event_id AND c.collector = f.collector AND c.resolution = f.resolution
  AND c.time = f.time

@@ -117,3 +117,24 @@ SELECT * FROM read_parquet('data/processed/routing/*/*.parquet');
 -- Every peer of every routing file with its IPv4/IPv6 element counts (share denominators).
 CREATE OR REPLACE VIEW routing_peers AS
 SELECT * FROM read_parquet('data/processed/routing_peers/*/*.parquet');
+
+-- The routing queries' common ground. Each event with its nominal cut-off (t0) and its
+-- watched ASNs as one list: the anchor of the measurements of the cut-off.
+CREATE OR REPLACE VIEW event_watch AS
+SELECT event_id, any_value(event_name) AS event_name, min(nominal_cutoff) AS t0,
+       list(asn ORDER BY asn) AS asns
+FROM watched_asns GROUP BY event_id;
+
+-- Every prefix a watched ASN of an event announced in a RIB or an update file.
+CREATE OR REPLACE VIEW event_prefixes AS
+SELECT DISTINCT e.event_id, r.prefix
+FROM routing_elements AS r JOIN event_watch AS e ON list_has_any(r.origins, e.asns)
+WHERE r.kind IN ('rib', 'announce');
+
+-- Every routing element about an event's prefixes, whatever its origin (withdrawals
+-- included), and whether a watched ASN of the event originated it.
+CREATE OR REPLACE VIEW event_routing_rows AS
+SELECT ep.event_id, r.*, list_has_any(r.origins, e.asns) AS watched_origin
+FROM routing_elements AS r
+JOIN event_prefixes AS ep ON ep.prefix = r.prefix
+JOIN event_watch AS e ON e.event_id = ep.event_id;

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from takedowns import prefix2as
+from takedowns.analysis import view_definition
 from takedowns.asrel import providers_of, read_as_relationships
 from takedowns.config import REPO_ROOT, load_config, schema_defaults
 from takedowns.mirror.gen_routing import RoutingTruth, generate_routing
@@ -37,25 +38,26 @@ ANALYSIS = REPO_ROOT / "analysis"
 UTC = dt.UTC
 PARAMS = {"pre_days": 3, "post_days": 5, "update_window_hours": 1, "episode_gap_hours": 36}
 
-# The views the workflow defines in analysis/views.sql (paths relative to the run directory).
-VIEWS = """
-CREATE OR REPLACE VIEW watched_asns AS
-SELECT * FROM read_parquet('data/processed/watched_asns.parquet');
-CREATE OR REPLACE VIEW prefix_origin AS
-SELECT * FROM read_parquet('data/processed/prefix_origin.parquet');
-CREATE OR REPLACE VIEW as_relationships AS
-SELECT * FROM read_parquet('data/processed/as_relationships/*.parquet');
-CREATE OR REPLACE VIEW routing_elements AS
-SELECT * FROM read_parquet('data/processed/routing/*/*.parquet');
-CREATE OR REPLACE VIEW routing_peers AS
-SELECT * FROM read_parquet('data/processed/routing_peers/*/*.parquet');
-"""
+# The views of analysis/views.sql the routing queries read (paths relative to the run
+# directory there; made absolute here).
+VIEWS = (
+    "watched_asns",
+    "prefix_origin",
+    "as_relationships",
+    "routing_elements",
+    "routing_peers",
+    "event_watch",
+    "event_prefixes",
+    "event_routing_rows",
+)
 
 
 def connect(workdir: Path, **params: float) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(VIEWS.replace("'data/processed/", f"'{workdir}/data/processed/"))
+    for name in VIEWS:
+        sql = view_definition(ANALYSIS / "views.sql", name)
+        con.execute(sql.replace("'data/processed/", f"'{workdir}/data/processed/"))
     for key, value in {**PARAMS, **params}.items():
         con.execute(f"SET VARIABLE {key} = {value}")
     return con
