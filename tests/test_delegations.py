@@ -163,28 +163,9 @@ def test_registry_months_and_the_configured_candidate_directories() -> None:
 
 # --- discovery from directory listings -----------------------------------------------------
 
-#: Candidate directories per registry (year folder, ``archive/<year>/`` or flat), as the
-#: public download scripts disagree on them.
-DIRECTORIES = {
-    "afrinic": [
-        "https://ftp.afrinic.net/pub/stats/afrinic/{year}/",
-        "https://ftp.afrinic.net/pub/stats/afrinic/archive/{year}/",
-        "https://ftp.afrinic.net/pub/stats/afrinic/",
-    ],
-    "apnic": ["https://ftp.apnic.net/stats/apnic/{year}/", "https://ftp.apnic.net/stats/apnic/"],
-    "arin": [
-        "https://ftp.arin.net/pub/stats/arin/archive/{year}/",
-        "https://ftp.arin.net/pub/stats/arin/",
-    ],
-    "lacnic": [
-        "https://ftp.lacnic.net/pub/stats/lacnic/archive/{year}/",
-        "https://ftp.lacnic.net/pub/stats/lacnic/",
-    ],
-    "ripencc": [
-        "https://ftp.ripe.net/pub/stats/ripencc/{year}/",
-        "https://ftp.ripe.net/ripe/stats/{year}/",
-    ],
-}
+#: The study's candidate directories per registry (year folder, ``archive/<year>/`` or flat):
+#: the public download scripts disagree on them.
+DIRECTORIES = load_config()["sources"]["rir_delegated"]["directories"]
 NOV = dt.date(2008, 11, 1)
 Download = Callable[[str], Path]
 
