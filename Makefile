@@ -39,8 +39,12 @@ check-config: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/python -m takedowns.ledger verify data/raw/SHA256SUMS
 
+# A progress line per stage; Snakemake's own output in logs/snakemake-console.log
+# (make reproduce VERBOSE=1 shows all of it).
 reproduce: check-config
-	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIGFILES),--configfile $(CONFIGFILES))
+	$(BIN)/python -m takedowns.progress --log logs/snakemake-console.log --label study \
+		$(if $(filter 1 yes true,$(VERBOSE)),--verbose) -- \
+		$(BIN)/snakemake --cores $(CORES) $(if $(CONFIGFILES),--configfile $(CONFIGFILES))
 	$(BIN)/snakemake --report results/report.html
 
 # Unit and stage tests on both cores; then the end-to-end workflow runs, which share one
