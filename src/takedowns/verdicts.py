@@ -285,21 +285,27 @@ def read_calibration(path: str | Path, source: str | None = None) -> Calibration
     )
 
 
+def _estimator_name(family: str, error_model: str, estimand: str) -> str:
+    """The calibration study's name of a volume fit's estimator: ``log_arma`` with its noise
+    baseline is ``log_arma_baseline``; any other fit is named by its family."""
+    if family == "log_arma":
+        base = "log_arma_baseline" if error_model == "baseline" else "log_arma"
+    else:
+        base = family or "unknown"
+    return f"{base}:{estimand}"
+
+
 def volume_estimator(ev: VolumeEvidence, estimand: str) -> str:
     """The calibration study's name of the estimator behind a volume fit and estimand."""
-    if ev.family == "log_arma":
-        base = "log_arma_baseline" if ev.error_model == "baseline" else "log_arma"
-    else:
-        base = ev.family or "unknown"
-    return f"{base}:{estimand}"
+    return _estimator_name(ev.family, ev.error_model, estimand)
 
 
 def answer_estimators(rule: AnswerRule) -> tuple[str, ...]:
     """The calibration study's names of the estimators the answer reads under ``rule`` (the
     primary fit with its noise baseline; an event whose fit fell back to the window alone
     reads ``<family>:<estimand>`` instead, and its explanation says so)."""
-    base = "log_arma_baseline" if rule.family == "log_arma" else rule.family
-    return (f"{base}:immediate", f"{base}:end", DISPLACEMENT_ESTIMATOR)
+    volume = (_estimator_name(rule.family, "baseline", e) for e in ("immediate", "end"))
+    return (*volume, DISPLACEMENT_ESTIMATOR)
 
 
 def calibration_table(verdict: pl.DataFrame, rule: AnswerRule) -> pl.DataFrame:
