@@ -53,8 +53,8 @@ ADDED = (
 DISPLACEMENT = {"rbn": "none", "intercage": "many", "mccolo": "one", "test_alpha": "one"}
 MOVES = {"rbn": False}
 # Botnet groups heavy enough for each event's drop (a share of all spam, the later events'
-# groups included) to pass the verdict's threshold of -20 % by a margin: about -34 % (RBN),
-# -26 % and -35 % (the added events), -37 % (Intercage), -41 % (McColo, its own weights).
+# groups included) to pass the verdict's threshold by a margin (the planted drops, computed
+# by the generator, are checked in test_five_events_two_added_with_reference_rows_only).
 HEAVY = {
     "rbn": {"botnet_weight": 6.0, "botnet_remaining": 0.1},
     "test_alpha": {"botnet_weight": 3.0, "botnet_remaining": 0.1},
@@ -177,6 +177,10 @@ def test_five_events_two_added_with_reference_rows_only(run) -> None:
     assert answers["event_id"].to_list() == sorted(cutoffs, key=cutoffs.__getitem__)
     assert answers["synthetic"].all()
     assert set(effects["event_id"]) == set(cutoffs)
+    config = load_config(REPO_ROOT / "config" / "demo.yaml", E2E_CONFIG)
+    threshold = -config["verdict"]["drop_if_immediate_ci_high_below"]
+    for event_id, truth in scenario.spam.events.items():
+        assert truth.planted_drop > threshold + 0.04, (event_id, truth.planted_drop)
     for event_id, name, *_ in ADDED:
         row = _answer(run, event_id)
         assert row["event_name"] == name and row["explanation"].startswith(name)
