@@ -18,6 +18,17 @@ from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic
 from takedowns.study import events
 
 
+def _point_and_interval(
+    ax: plt.Axes, point: float, y: float, low: float, high: float, color: str, label=None
+) -> None:
+    """A point estimate and its interval at height ``y``, drawn apart: a percentile bootstrap
+    interval of a biased statistic (HHI) need not contain the point, which ``errorbar``'s
+    relative error bars cannot draw."""
+    ax.hlines(y, low, high, color=color, linewidth=1.2, zorder=2)
+    ax.vlines([low, high], y - 0.12, y + 0.12, color=color, linewidth=1.2, zorder=2)
+    ax.plot([point], [y], "o", color=color, zorder=3, label=label)
+
+
 def _save(fig: plt.Figure, png: Path, config: Mapping[str, Any]) -> None:
     if is_synthetic(config):
         fig.text(
@@ -152,9 +163,7 @@ def forest_figure(
     for y, r in enumerate(rows.iter_rows(named=True)):
         change = 100 * r["relative_change"]
         low, high = 100 * r["ci_low"], 100 * r["ci_high"]
-        ax.errorbar(
-            change, y, xerr=[[change - low], [high - change]], fmt="o", color="#08519c", capsize=3
-        )
+        _point_and_interval(ax, change, y, low, high, "#08519c")
         labels.append(f"{names[r['event_id']]}, first {r['post_days']} days")
         pub = comparison.filter(
             (pl.col("event_id") == r["event_id"])
@@ -245,9 +254,7 @@ def _interval(
     if any(v is None or v != v for v in values):
         return
     point, lo, hi = (scale * float(v) for v in values)
-    ax.errorbar(
-        point, y, xerr=[[point - lo], [hi - point]], fmt="o", color=color, capsize=3, label=name
-    )
+    _point_and_interval(ax, point, y, lo, hi, color, label=name)
 
 
 def concentration_figure(changes: pl.DataFrame, png: Path, config: Mapping[str, Any]) -> None:
@@ -277,14 +284,7 @@ def concentration_figure(changes: pl.DataFrame, png: Path, config: Mapping[str, 
             label=f"first {k} days after" if y == 0 else None,
         )
         if r["ci_low"] is not None and r["ci_high"] is not None:
-            right.errorbar(
-                r["difference"],
-                y,
-                xerr=[[r["difference"] - r["ci_low"]], [r["ci_high"] - r["difference"]]],
-                fmt="o",
-                color="#08519c",
-                capsize=3,
-            )
+            _point_and_interval(right, r["difference"], y, r["ci_low"], r["ci_high"], "#08519c")
     left.set_yticks(range(len(labels)), labels)
     left.invert_yaxis()
     left.set_xlabel("HHI over origin ASNs")
