@@ -26,6 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -c "import libarchive" 2>/dev/null || { [ "$$(uname)" = Darwin ] && c="brew install libarchive" || c="apt-get install libarchive13"; echo "the system libarchive, which reads 7z archives, is missing; install it with: $$c" >&2; exit 1; }
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -22,6 +22,7 @@ import time
 
 import polars as pl
 
+from takedowns.containers import MemberHead
 from takedowns.mirror.gen_spam import _message
 from takedowns.spamtrap import (
     TrapGrammar,
@@ -29,7 +30,6 @@ from takedowns.spamtrap import (
     header_block,
     parse_trap_received,
 )
-from takedowns.stream7z import MemberHead
 
 _STD_TRAP = re.compile(
     r"^from\s+(?:(?P<helo>.*)\s+)?\((?:(?P<rdns>[^\s\[\]()]+)\s+)?\[(?P<ip>[^\]]*)\]\)"

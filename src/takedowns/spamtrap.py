@@ -12,10 +12,11 @@ Received header written by the trap's mail exchanger (mailfront's ``plugin-add-r
 
 How it is read (:func:`normalize_archive`):
 
-* members stream one at a time from the solid archive (:mod:`takedowns.stream7z`); nothing is
-  extracted to disk, the archive is never held in memory, and only the first
+* members stream one at a time from the solid archive
+  (:func:`takedowns.containers.iter_member_heads`: libarchive, every member's CRC checked);
+  nothing is extracted to disk, the archive is never held in memory, and only the first
   ``max_header_bytes`` of each message are kept: memory is bounded whatever the archive size
-  (apart from the archive's compact member index, ~100 bytes per member);
+  (apart from libarchive's index of the archive's members);
 * the header block (up to the first empty line; CRLF or LF) is searched with compiled bytes
   regexes (no ``email`` parsing): the topmost Received header whose ``by`` host matches the
   exchanger pattern gives HELO, rDNS, relay IP, protocol and the exchanger's date;
@@ -55,9 +56,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from takedowns.config import schema_defaults
+from takedowns.containers import MemberHead, iter_member_heads
 from takedowns.ipv4 import address_to_int
 from takedowns.qc import FileQC, enforce_malformed_limit
-from takedowns.stream7z import MemberHead, iter_member_heads
 from takedowns.tables import write_parquet
 
 STAGE = "spamtrap"
@@ -604,12 +605,14 @@ def normalize_archive(
 
     More than ``max_skipped`` skipped members (unsafe paths, names without an epoch) is an
     error naming the file and the first name of each kind; nothing is written then. A
-    truncated or corrupt archive raises :class:`takedowns.stream7z.SevenZipError` (a
-    :class:`takedowns.qc.MalformedInput`) naming the file. A judged month where the
-    exchanger pattern finds the trap's header in less than ``min_exchanger_share`` of the
-    messages raises :class:`ExchangerMismatch` (:func:`check_exchanger_share`); nothing is
-    written then either. The per-month shares go into the QC note, and the tally
-    (``spam_exchangers``) into ``exchangers_out`` when given.
+    truncated or corrupt archive raises :class:`takedowns.containers.SevenZipError` (a
+    :class:`takedowns.qc.MalformedInput`) naming the file; an encrypted one, or one whose
+    coder nothing installed decodes, :class:`takedowns.containers.SevenZipRefused`. A
+    judged month where the exchanger pattern finds the trap's header in less than
+    ``min_exchanger_share`` of the messages raises :class:`ExchangerMismatch`
+    (:func:`check_exchanger_share`); nothing is written then either. The per-month shares
+    go into the QC note, and the tally (``spam_exchangers``) into ``exchangers_out`` when
+    given.
     """
     path, out = Path(path), Path(out)
     source = source_file or str(path)
