@@ -3,9 +3,11 @@
 RouteViews and RIPE RIS dump times are irregular in 2007-2009 (``rib.20080501.0644.bz2``), so
 file names are never constructed: they come from each month's directory listing.
 
-* RouteViews (route-views2): ``<base>/YYYY.MM/RIBS/`` and ``<base>/YYYY.MM/UPDATES/``, Apache
-  FancyIndex tables; RIBs ``rib.YYYYMMDD.HHMM.bz2``, updates ``updates.YYYYMMDD.HHMM.bz2``
-  every 15 minutes.
+* RouteViews (``sources.routeviews.collectors``): ``<dir>/YYYY.MM/RIBS/`` and
+  ``<dir>/YYYY.MM/UPDATES/``, Apache FancyIndex tables; RIBs ``rib.YYYYMMDD.HHMM.bz2``,
+  updates ``updates.YYYYMMDD.HHMM.bz2`` every 15 minutes. ``<dir>`` is
+  ``<url>/<layout>`` (:func:`routeviews_base`): ``<collector>/bgpdata`` for most collectors
+  (``route-views.linx/bgpdata``), ``bgpdata`` for route-views2.
 * RIPE RIS (``rrcNN``): ``<base>/rrcNN/YYYY.MM/``, nginx autoindex ``<pre>`` pages (older
   Apache tables parse too); dumps ``bview.YYYYMMDD.HHMM.gz``, updates every 5 minutes.
 
@@ -31,11 +33,15 @@ from urllib.parse import urljoin
 
 import polars as pl
 
+from takedowns.config import ConfigError
 from takedowns.qc import FileQC, MalformedInput, gap_qc
 from takedowns.sources import raw_path
 from takedowns.study import events, selected_days
 
-ROUTEVIEWS_COLLECTOR = "route-views2"
+#: Collector names by archive, as config/schema.yaml allows them (``route-views2``,
+#: ``route-views.linx``; ``rrc00``): the name tells which archive a collector belongs to.
+ROUTEVIEWS_NAME_RE = re.compile(r"^route-views(\d+|\.[a-z0-9]+(-[a-z0-9]+)*)$")
+RIS_NAME_RE = re.compile(r"^rrc\d{2}$")
 #: The gap record's name: ``data/processed/qc/gaps/routing.json``.
 GAP_STAGE = "routing"
 #: How long one update file covers, by archive.
@@ -87,14 +93,68 @@ class Listing:
         return raw_path(self.url)
 
 
+def archive_of(collector: str) -> Literal["routeviews", "ris"]:
+    """The archive a collector name belongs to: ``routeviews`` (``route-views2``,
+    ``route-views.linx``) or ``ris`` (``rrc00``)."""
+    if RIS_NAME_RE.match(collector):
+        return "ris"
+    if ROUTEVIEWS_NAME_RE.match(collector):
+        return "routeviews"
+    raise ValueError(
+        f"{collector!r} is neither a RouteViews collector (route-views2, route-views.linx, ...) "
+        "nor a RIPE RIS one (rrcNN)"
+    )
+
+
+def routeviews_base(config: Mapping[str, Any], collector: str) -> str:
+    """The directory that holds ``collector``'s ``YYYY.MM/`` months: ``<url>/<layout>``, the
+    layout being ``sources.routeviews.layouts[collector]`` if given, else
+    ``sources.routeviews.layout``, with ``{collector}`` replaced by the name.
+
+    ``http://archive.routeviews.org/bgpdata`` for route-views2,
+    ``http://archive.routeviews.org/route-views.linx/bgpdata`` for route-views.linx.
+    """
+    rv = config["sources"]["routeviews"]
+    url = rv["url"].rstrip("/")
+    if url.endswith("/bgpdata"):
+        raise ConfigError(
+            f"config key 'sources.routeviews.url': {rv['url']!r} is a collector's directory; "
+            "give the archive's root (http://archive.routeviews.org): each collector's "
+            "directory below it comes from sources.routeviews.layout and .layouts"
+        )
+    layouts = rv.get("layouts") or {}
+    layout = layouts.get(collector, rv["layout"])
+    return f"{url}/{layout.strip('/').replace('{collector}', collector)}"
+
+
+def routeviews_collectors(config: Mapping[str, Any]) -> list[str]:
+    """The configured RouteViews collectors (``sources.routeviews.collectors``), after
+    checking that no two of them share a directory (:func:`routeviews_base`)."""
+    rv = config["sources"]["routeviews"]
+    layouts = rv.get("layouts") or {}
+    names = list(rv["collectors"])
+    seen: dict[str, str] = {}
+    for name in names:
+        base = routeviews_base(config, name)
+        if base in seen:
+            other = seen[base]
+            culprit = next((c for c in (name, other) if c in layouts), None)
+            key = f"layouts.{culprit}" if culprit else "layout"
+            raise ConfigError(
+                f"config key 'sources.routeviews.{key}': collectors {other} and {name} "
+                f"would both be read from {base}/; give each its own directory"
+            )
+        seen[base] = name
+    return names
+
+
 def listing_for(config: Mapping[str, Any], collector: str, kind: str, month: dt.date) -> Listing:
     """The listing that names ``kind`` files of ``collector`` for ``month``."""
-    sources = config["sources"]
-    if collector == ROUTEVIEWS_COLLECTOR:
-        base = sources["routeviews"]["url"].rstrip("/")
+    if archive_of(collector) == "routeviews":
+        base = routeviews_base(config, collector)
         sub = "RIBS" if kind == "rib" else "UPDATES"
         return Listing(collector, "routeviews", kind, month, f"{base}/{month:%Y.%m}/{sub}/")  # type: ignore[arg-type]
-    base = sources["ripe_ris"]["url"].rstrip("/")
+    base = config["sources"]["ripe_ris"]["url"].rstrip("/")
     return Listing(collector, "ris", "all", month, f"{base}/{collector}/{month:%Y.%m}/")
 
 
@@ -107,8 +167,12 @@ def listing_by_id(config: Mapping[str, Any], listing_id: str) -> Listing:
 
 
 def collectors(config: Mapping[str, Any]) -> list[str]:
-    """route-views2 and the configured RIS collectors."""
-    return [ROUTEVIEWS_COLLECTOR, *config["sources"]["ripe_ris"].get("collectors", [])]
+    """The configured RouteViews collectors, then the configured RIS collectors (names only:
+    the gap record reads no more of ``sources``)."""
+    return [
+        *config["sources"]["routeviews"]["collectors"],
+        *config["sources"]["ripe_ris"].get("collectors", []),
+    ]
 
 
 def rib_days(config: Mapping[str, Any]) -> list[dt.date]:
@@ -139,6 +203,7 @@ def listings(config: Mapping[str, Any]) -> list[Listing]:
     rib_months = sorted({d.replace(day=1) for d in rib_days(config)})
     upd_months = sorted({m for _, s, e in update_windows(config) for m in _months(s, e)})
     out: dict[str, Listing] = {}
+    routeviews_collectors(config)  # two collectors in one directory are a config error
     for collector in collectors(config):
         for kind, months in (("rib", rib_months), ("updates", upd_months)):
             for month in months:
@@ -310,7 +375,7 @@ def _require_days(manifest: pl.DataFrame, chosen: pl.DataFrame, days: Sequence[d
 
 def update_period(collector: str) -> dt.timedelta:
     """How long one update file of ``collector`` covers (RIS 5 min, RouteViews 15 min)."""
-    return UPDATE_PERIOD["ris" if collector.startswith("rrc") else "routeviews"]
+    return UPDATE_PERIOD[archive_of(collector)]
 
 
 def select_updates(

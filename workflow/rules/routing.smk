@@ -52,6 +52,7 @@ rule routing_gaps:
         cfg=job_config(
             "qc.max_missing_share",
             "routing.rib_every_days",
+            "sources.routeviews.collectors",
             "sources.ripe_ris",
             "events",
             "windows",

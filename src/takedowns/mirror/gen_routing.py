@@ -3,8 +3,10 @@
 :func:`generate_routing` writes, for the scenario's days, what the real archives hold in the
 same layout and formats (see :mod:`takedowns.mirror.mrt_writer`):
 
-* route-views2 RIB dumps, one or two a day at irregular times (``rib.20081111.0644.bz2``),
-  MRT TABLE_DUMP (v1) before February 2009 and TABLE_DUMP_V2 after;
+* RIB dumps of every configured RouteViews collector (``sources.routeviews.collectors``, each
+  at its layout: ``bgpdata/`` for route-views2, ``<collector>/bgpdata/`` for the others), one
+  or two a day at irregular times (``rib.20081111.0644.bz2``), MRT TABLE_DUMP (v1) or
+  TABLE_DUMP_V2 as each collector wrote them then (:func:`rib_is_table_dump_v2`);
 * RIS bview dumps (TABLE_DUMP_V2, gzip) at 07:59, 15:59 and 23:59 for every configured RIS
   collector;
 * update files only inside the update windows around each event's nominal cut-off
@@ -44,12 +46,31 @@ from typing import Any
 from takedowns.mirror import mrt_writer as mw
 from takedowns.mirror.scenario import PlantedMove, Scenario
 from takedowns.paths import raw_relpath
-from takedowns.routing_sources import ROUTEVIEWS_COLLECTOR, routing_settings, update_period
+from takedowns.routing_sources import (
+    archive_of,
+    routeviews_base,
+    routeviews_collectors,
+    routing_settings,
+    update_period,
+)
 
 #: route-views2 switched from TABLE_DUMP to TABLE_DUMP_V2 in early 2009.
 RV_TABLE_DUMP_V2_FROM = dt.date(2009, 2, 1)
+#: RouteViews' RIB format notice of 15 April 2009 lists route-views2, route-views4 and
+#: route-views6 as writing TABLE_DUMP_V2 by then (the day route-views4 and route-views6
+#: switched is not given; they switch with route-views2 here) and route-views.paix, .eqix,
+#: .wide and .kixp as still writing TABLE_DUMP; when those four switched later in 2009 is not
+#: known, so they write TABLE_DUMP to the end of the study period here. Collectors the notice
+#: does not name (route-views.linx, route-views.isc, ...) are given route-views2's switch.
+RV_TABLE_DUMP_V2_FROM_BY_COLLECTOR: dict[str, dt.date | None] = {
+    "route-views.paix": None,
+    "route-views.eqix": None,
+    "route-views.wide": None,
+    "route-views.kixp": None,
+}
 RIS_DUMP_TIMES = ((7, 59), (15, 59), (23, 59))
 #: Invented peers (addresses in RFC 5737 documentation ranges). 196613 is a 4-byte ASN.
+#: The n-th RouteViews collector's peers are 203.0.113.(8n + 1..8) with these ASNs.
 RV_PEERS = (
     ("203.0.113.1", 7018),
     ("203.0.113.2", 1239),
@@ -68,10 +89,23 @@ RIS_PEERS = (
     ("198.51.100.5", 3549),
     ("198.51.100.6", 13237),
 )
+RV_PEER_BLOCK = 8
+#: The collectors' own side of the update sessions: RouteViews' AS 6447, route-views2's
+#: address, and an invented one (RFC 5737) for every further RouteViews collector.
+RV_LOCAL_AS, RV2_LOCAL_IP = 6447, "128.223.51.102"
+RIS_LOCAL = (12654, "193.0.4.28")
 TRANSITS = (174, 701, 1239, 2914, 3257, 3356, 6453, 6762)
 FALLBACK_PROVIDER = 3356
 REAPPEAR_LENGTH = dt.timedelta(hours=12)
 STALE_AFTER_WINDOW = dt.timedelta(minutes=30)
+
+
+def rib_is_table_dump_v2(collector: str, day: dt.date) -> bool:
+    """Whether ``collector``'s RIB dumps of ``day`` are TABLE_DUMP_V2 (RIS bviews always are)."""
+    if archive_of(collector) == "ris":
+        return True
+    since = RV_TABLE_DUMP_V2_FROM_BY_COLLECTOR.get(collector, RV_TABLE_DUMP_V2_FROM)
+    return since is not None and day >= since
 
 
 @dataclass(frozen=True)
@@ -205,11 +239,19 @@ class _Plan:
         self.rib_hour = float(settings["rib_hour"])
         self.window = dt.timedelta(hours=float(settings["update_window_hours"]))
         ris = list(config["sources"]["ripe_ris"].get("collectors", []))
-        self.peers: dict[str, tuple[PlantedPeer, ...]] = {
-            ROUTEVIEWS_COLLECTOR: tuple(
-                PlantedPeer(ROUTEVIEWS_COLLECTOR, ip, a) for ip, a in RV_PEERS
+        self.routeviews = routeviews_collectors(config)
+        if len(self.routeviews) * RV_PEER_BLOCK >= 255:
+            raise ValueError(
+                f"{len(self.routeviews)} RouteViews collectors: the generator's peer addresses "
+                f"(203.0.113.0/24, {RV_PEER_BLOCK} a collector) fit at most "
+                f"{254 // RV_PEER_BLOCK}"
             )
-        }
+        self.peers: dict[str, tuple[PlantedPeer, ...]] = {}
+        for n, collector in enumerate(self.routeviews):
+            self.peers[collector] = tuple(
+                PlantedPeer(collector, f"203.0.113.{RV_PEER_BLOCK * n + k + 1}", a)
+                for k, (_, a) in enumerate(RV_PEERS)
+            )
         for n, collector in enumerate(ris):
             self.peers[collector] = tuple(
                 PlantedPeer(collector, ip.replace("198.51.100.", f"198.51.{100 + n}."), a)
@@ -234,12 +276,13 @@ class _Plan:
         out: dict[str, list[dt.datetime]] = {c: [] for c in self.peers}
         for day in self.days:
             base = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-            hours = sorted(rng.sample(range(24), rng.choice((1, 2))))
-            out[ROUTEVIEWS_COLLECTOR] += [
-                base + dt.timedelta(hours=h, minutes=rng.randrange(60)) for h in hours
-            ]
+            for collector in self.routeviews:
+                hours = sorted(rng.sample(range(24), rng.choice((1, 2))))
+                out[collector] += [
+                    base + dt.timedelta(hours=h, minutes=rng.randrange(60)) for h in hours
+                ]
             for collector in self.peers:
-                if collector != ROUTEVIEWS_COLLECTOR:
+                if collector not in self.routeviews:
                     out[collector] += [
                         base + dt.timedelta(hours=h, minutes=m) for h, m in RIS_DUMP_TIMES
                     ]
@@ -288,7 +331,8 @@ class _Plan:
                     for (k, p), path in paths.items()
                     if _upstream(path) == up and p in ev.prefixes[asn]
                 )
-                first = min(self.rib_times[ROUTEVIEWS_COLLECTOR] or [window[0]])
+                rv_times = [t for c in self.routeviews for t in self.rib_times[c]]
+                first = min(rv_times or [window[0]])
                 self.episodes.append(
                     UpstreamEpisode(ev.event_id, asn, up, first, cutoff, tuple(sorted(set(keys))))
                 )
@@ -502,14 +546,14 @@ def generate_routing(
     """Write the routing archives under ``root`` (at ``raw_relpath`` of the real URLs)."""
     plan = _Plan(config, scenario, rng, background_prefixes)
     files: list[Path] = []
-    rv_base = config["sources"]["routeviews"]["url"].rstrip("/")
+    rv_base = {c: routeviews_base(config, c) for c in plan.routeviews}
     ris_base = config["sources"]["ripe_ris"]["url"].rstrip("/")
     for collector, times in plan.rib_times.items():
         for when in times:
-            if collector == ROUTEVIEWS_COLLECTOR:
-                v2 = when.date() >= RV_TABLE_DUMP_V2_FROM
+            if collector in rv_base:
+                v2 = rib_is_table_dump_v2(collector, when.date())
                 data = bz2.compress(_rib_bytes(plan, collector, when, v2), 6)
-                url = f"{rv_base}/{when:%Y.%m}/RIBS/rib.{when:%Y%m%d.%H%M}.bz2"
+                url = f"{rv_base[collector]}/{when:%Y.%m}/RIBS/rib.{when:%Y%m%d.%H%M}.bz2"
             else:
                 data = gzip.compress(_rib_bytes(plan, collector, when, True), 6, mtime=0)
                 url = f"{ris_base}/{collector}/{when:%Y.%m}/bview.{when:%Y%m%d.%H%M}.gz"
@@ -518,8 +562,11 @@ def generate_routing(
     for collector in plan.peers:
         planted = sorted(_event_updates(plan, collector, rng))
         period = update_period(collector)
-        rv = collector == ROUTEVIEWS_COLLECTOR
-        local = (6447, "128.223.51.102") if rv else (12654, "193.0.4.28")
+        rv = collector in rv_base
+        local = RIS_LOCAL
+        if rv:
+            n = plan.routeviews.index(collector) + 1
+            local = (RV_LOCAL_AS, RV2_LOCAL_IP if collector == "route-views2" else f"192.0.2.{n}")
         update_times[collector] = _update_file_times(plan, collector)
         for start in update_times[collector]:
             inside = [u for u in planted if start <= u.time < start + period]
@@ -531,7 +578,7 @@ def generate_routing(
             raw = b"".join(records)
             if rv:
                 data = bz2.compress(raw, 6)
-                url = f"{rv_base}/{start:%Y.%m}/UPDATES/updates.{start:%Y%m%d.%H%M}.bz2"
+                url = f"{rv_base[collector]}/{start:%Y.%m}/UPDATES/updates.{start:%Y%m%d.%H%M}.bz2"
             else:
                 data = gzip.compress(raw, 6, mtime=0)
                 url = f"{ris_base}/{collector}/{start:%Y.%m}/updates.{start:%Y%m%d.%H%M}.gz"
