@@ -170,3 +170,15 @@ def test_a_query_reading_an_unset_variable_is_refused(tmp_path: Path) -> None:
         query_file(views, query, sql_variables({"synthetic": False}))
     got = query_file(views, query, sql_variables({"windows": {"pre_days": 21}}))
     assert got["pre_days"].to_list() == [21]
+
+
+def test_an_overlay_leaves_events_out_with_null(tmp_path: Path) -> None:
+    # config files merge key by key: null is how an overlay takes an event out of a run
+    overlay = tmp_path / "one.yaml"
+    overlay.write_text("events:\n  rbn: null\n  intercage: ~\n", encoding="utf-8")
+    config = load_config(overlay)
+    assert [e.event_id for e in events(config)] == ["mccolo"]
+    assert list(config["events"]) == ["mccolo"]
+    overlay.write_text("events: {rbn: ~, intercage: ~, mccolo: ~}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'events': every event is set to null"):
+        load_config(overlay)

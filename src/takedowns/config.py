@@ -135,12 +135,33 @@ def parse_utc(value: str, key: str = "time") -> dt.datetime:
         raise ConfigError(f"config key '{key}': {value!r} is not a valid UTC time") from None
 
 
+def _leave_out_null_events(config: MutableMapping[str, Any]) -> None:
+    """Drop the events an overlay config sets to null (``events: {rbn: ~}``), in place.
+
+    Config files merge key by key, so an overlay cannot remove an event of
+    ``config/config.yaml``; setting it to null leaves it out of the run (one event alone, say),
+    and every job sees only the events left.
+    """
+    events = config.get("events")
+    if not isinstance(events, MutableMapping):
+        return
+    left_out = [event_id for event_id, spec in events.items() if spec is None]
+    for event_id in left_out:
+        del events[event_id]
+    if left_out and not events:
+        raise ConfigError(
+            f"config key 'events': every event is set to null ({', '.join(left_out)}); "
+            "at least one must be left in"
+        )
+
+
 def validate_config(
     config: MutableMapping[str, Any], schema: Mapping[str, Any] | None = None
 ) -> None:
     """Fill the schema's defaults into ``config`` (in place), then raise :class:`ConfigError`
     with one line for the first problem found, else return."""
     schema = load_schema() if schema is None else schema
+    _leave_out_null_events(config)
     validator = _FillingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
