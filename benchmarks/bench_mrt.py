@@ -1,14 +1,22 @@
 """MRT normalization (takedowns.mrt) against ``bgpdump -m > /dev/null`` on the same files.
 
 1. The real files in ../shared/realdata/routing (two RIS update files, the truncated
-   route-views2 RIB slice): elements/s of ``bgpdump -m`` and of :func:`normalize_mrt`, both
-   with the study's watch (the configured ASNs and their published prefixes: the workflow's
-   mode) and with ``keep_all`` (every element to Parquet), and the time ratio ours/bgpdump.
-2. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
+   route-views2 RIB slice), each as the workflow runs it: the whole job process
+   (``python -m takedowns.mrt ... --checksums ... --config-json ...``, start-up included,
+   peak RSS by GNU time) and :func:`normalize_mrt` in-process, both with the study's watch
+   (the configured ASNs and their published prefixes: the workflow's mode) and with
+   ``routing.keep_all`` (every element to Parquet); elements/s, compressed MiB/s and the
+   time ratio ours/bgpdump.
+2. The fixed cost of one job: the whole process on an empty update file (interpreter,
+   imports, checksum, watch, empty outputs), and how long the imports before the first
+   read of the raw file take (``-X importtime``).
+3. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
    (default 1,000,000): the same comparison, and the peak memory of a normalization of that
    file and of one twice its size (bounded memory: it must not grow with the file).
-3. Projections for the real study (stated assumptions): files, download volume and CPU time
+4. Projections for the real study (stated assumptions): files, download volume and CPU time
    of the ``core`` and ``full`` profiles, from the measured throughput.
+
+Times are the best of ``--repeat`` runs (other work may share the machine).
 
 Usage: python -m benchmarks.bench_mrt [--entries 1000000] [--repeat 3]
 """
@@ -17,7 +25,11 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import datetime as dt
+import gzip
 import ipaddress
+import json
+import os
 import random
 import shutil
 import struct
@@ -28,10 +40,10 @@ import time
 from pathlib import Path
 
 from benchmarks._common import REALDATA, REPO, report
-from takedowns.config import load_config
+from takedowns.config import load_config, pruned_config
 from takedowns.mirror import mrt_writer as mw
 from takedowns.mirror.generate import published_prefixes
-from takedowns.mrt import Watch, normalize_mrt
+from takedowns.mrt import _EMPTY_PREFIX_ORIGIN, Watch, normalize_mrt, prefix_range
 from takedowns.routing_sources import rib_days, update_windows
 from takedowns.study import events
 
@@ -92,6 +104,149 @@ def compare(path: Path, out: Path, watch: Watch, repeat: int) -> dict[str, objec
         row["bgpdump -m elements/s"] = round(elements / t_dump)
         row["ratio watched/bgpdump (time)"] = round(t_watch / t_dump, 2)
         row["ratio keep_all/bgpdump (time)"] = round(t_all / t_dump, 2)
+    return row
+
+
+class Job:
+    """A workflow-like directory (data/raw with SHA256SUMS, prefix_origin.parquet, the job's
+    config) for running ``python -m takedowns.mrt`` as the routing_normalize rule does."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.raw = root / "data" / "raw" / "bench"
+        self.raw.mkdir(parents=True)
+        config = load_config()
+        rows = []
+        for event in events(config):
+            for asn, listed in published_prefixes(event.event_id, event.asns).items():
+                for prefix in listed:
+                    start, end = prefix_range(prefix)
+                    rows.append(
+                        {
+                            "start_ip": start,
+                            "end_ip": end,
+                            "origins": [int(asn)],
+                            "first_day": dt.date(2000, 1, 1),
+                            "last_day": dt.date(2030, 1, 1),
+                        }
+                    )
+        import polars as pl
+
+        pl.DataFrame(rows, schema=_EMPTY_PREFIX_ORIGIN.schema).write_parquet(
+            root / "prefix_origin.parquet"
+        )
+        keys = ["events", "windows", "routing.keep_all", "qc", "synthetic"]
+        self.configs = {}
+        for keep_all in (False, True):
+            pruned = pruned_config(config, keys)
+            pruned["routing"]["keep_all"] = keep_all
+            pruned["qc"]["allow_partial_files"] = True  # the real RIB slice is truncated
+            self.configs[keep_all] = json.dumps(pruned, default=str)
+
+    def add(self, path: Path) -> Path:
+        """Copy ``path`` into data/raw and record its sha256."""
+        target = self.raw / path.name
+        shutil.copyfile(path, target)
+        digest = subprocess.run(
+            ["sha256sum", f"bench/{path.name}"],
+            cwd=self.root / "data" / "raw",
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        with open(self.root / "data" / "raw" / "SHA256SUMS", "a") as sums:
+            sums.write(digest)
+        return target
+
+    def command(self, raw: Path, keep_all: bool) -> list[str]:
+        out = self.root / "out"
+        return [
+            sys.executable, "-m", "takedowns.mrt", str(raw),
+            "--out", str(out / "t.parquet"), "--peers", str(out / "p.parquet"),
+            "--qc", str(out / "q.json"), "--collector", "bench",
+            "--source-file", f"bench/{raw.name}",
+            "--prefix-origin", str(self.root / "prefix_origin.parquet"),
+            "--checksums", str(self.root / "data" / "raw" / "SHA256SUMS"),
+            "--config-json", self.configs[keep_all], "--log", str(out / "log.txt"),
+        ]  # fmt: skip
+
+    def run(self, raw: Path, keep_all: bool, repeat: int) -> tuple[float, int]:
+        """Best wall time of the whole job process, and its peak RSS (KiB)."""
+        best, rss = float("inf"), 0
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        for _ in range(repeat):
+            start = time.perf_counter()
+            res = subprocess.run(
+                ["/usr/bin/time", "-f", "%M", *self.command(raw, keep_all)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+            best = min(best, time.perf_counter() - start)
+            rss = max(rss, int(res.stderr.strip().splitlines()[-1]))
+        return best, rss
+
+    def startup_imports(self, raw: Path) -> float:
+        """Seconds of imports of a job, from ``-X importtime`` (top-level modules)."""
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        cmd = self.command(raw, False)
+        res = subprocess.run(
+            [cmd[0], "-X", "importtime", *cmd[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        total = 0
+        for line in res.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line:
+                _, cumulative, name = line.split("|")
+                if cumulative.strip().isdigit() and not name.startswith("  "):
+                    total += int(cumulative)
+        return total / 1e6
+
+    def time_to_read(self, raw: Path, keep_all: bool) -> float:
+        """Seconds from the start of the job process to its first read of the raw file's
+        contents (the walk's first decompressed chunk), in-process serial walk."""
+        probe = (
+            "import sys, time, runpy\n"
+            "import takedowns.mrt_walk as w\n"
+            "chunks = w.decompressed_chunks\n"
+            "def first(*a, **k):\n"
+            "    sys.stderr.write(f'READ {time.time()}\\n'); sys.stderr.flush()\n"
+            "    w.decompressed_chunks = chunks\n"
+            "    return chunks(*a, **k)\n"
+            "w.decompressed_chunks = first\n"
+            "sys.argv = ['takedowns.mrt', *sys.argv[1:]]\n"
+            "runpy.run_module('takedowns.mrt', run_name='__main__')\n"
+        )
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        cmd = self.command(raw, keep_all)
+        start = time.time()
+        res = subprocess.run(
+            [cmd[0], "-c", probe, *cmd[3:]], capture_output=True, text=True, env=env, check=False
+        )
+        stamps = [float(x.split()[1]) for x in res.stderr.splitlines() if x.startswith("READ ")]
+        return stamps[0] - start if stamps else float("nan")
+
+
+def whole_process(job: Job, path: Path, elements: int, repeat: int) -> dict[str, object]:
+    """The job as the workflow runs it, watched and keep_all, against bgpdump."""
+    raw = job.add(path)
+    mib = path.stat().st_size / 2**20
+    row: dict[str, object] = {}
+    t_dump = timed(lambda: bgpdump_run(path), repeat) if BGPDUMP else None
+    for keep_all, mode in ((False, "watched"), (True, "keep_all")):
+        seconds, rss = job.run(raw, keep_all, repeat)
+        row[f"process {mode} s"] = round(seconds, 3)
+        row[f"process {mode} elements/s"] = round(elements / seconds)
+        row[f"process {mode} compressed MiB/s"] = round(mib / seconds, 2)
+        row[f"process {mode} peak RSS MiB"] = round(rss / 1024)
+        if t_dump:
+            row[f"process ratio {mode}/bgpdump (time)"] = round(seconds / t_dump, 2)
+    if t_dump:
+        row["bgpdump -m s"] = round(t_dump, 3)
     return row
 
 
@@ -200,17 +355,36 @@ def main() -> None:
     numbers: dict[str, object] = {"bgpdump": BGPDUMP or "not installed (ratios skipped)"}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        job = Job(work / "job")
+        empty = work / "updates.20081111.2200.gz"
+        empty.write_bytes(gzip.compress(b""))
+        raw_empty = job.add(empty)
+        fixed, fixed_rss = job.run(raw_empty, False, args.repeat + 2)
+        numbers["job fixed cost s (whole process, empty update file)"] = round(fixed, 3)
+        numbers["job fixed cost peak RSS MiB"] = round(fixed_rss / 1024)
+        numbers["job start-up s (process start to the first read of the raw file)"] = round(
+            min(job.time_to_read(raw_empty, False) for _ in range(args.repeat + 2)), 3
+        )
+        numbers["job imports s (all imports of a job, -X importtime)"] = round(
+            min(job.startup_imports(raw_empty) for _ in range(args.repeat)), 3
+        )
         if (REALDATA / "routing").is_dir():
             for name in REAL:
-                row = compare(REALDATA / "routing" / name, work / "out.parquet", watch, args.repeat)
+                path = REALDATA / "routing" / name
+                row = compare(path, work / "out.parquet", watch, args.repeat)
+                row.update(whole_process(job, path, int(row["elements"]), args.repeat))  # type: ignore[call-overload]
+                row["compressed MiB"] = round(path.stat().st_size / 2**20, 3)
                 numbers.update({f"{name}: {k}": v for k, v in row.items()})
         big = work / "rib.20081111.0800.bz2"
         entries = generated_rib(big, args.entries)
-        row = compare(big, work / "out.parquet", watch, max(1, args.repeat - 1))
+        repeat = max(1, args.repeat - 1)
+        row = compare(big, work / "out.parquet", watch, repeat)
+        row.update(whole_process(job, big, entries, repeat))
         numbers.update({f"generated RIB: {k}": v for k, v in row.items()})
         numbers["generated RIB: bzip2 MiB"] = round(big.stat().st_size / 2**20, 1)
         double = work / "rib.20081112.0800.bz2"
         generated_rib(double, 2 * entries)
+        numbers["generated RIB x2: bzip2 MiB"] = round(double.stat().st_size / 2**20, 1)
         numbers["peak RSS MiB, watched, all entries"] = round(
             peak_rss_kib(big, work / "b.parquet", watch) / 1024
         )

@@ -42,16 +42,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 import takedowns
 from takedowns.ipv4 import address_to_int, prefix_end
 from takedowns.mrt_walk import Routing, WalkResult, decompressed_chunks, walk
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and pyarrow are imported where they are first needed, after the raw file is read
 
 ELEMENT_SCHEMA: dict[str, pl.DataType] = {
     "time": pl.Datetime("us", "UTC"),
@@ -177,6 +180,8 @@ def _raw_frame(batch: Sequence[Any]) -> pl.DataFrame:
 
 def _prefix_hits(start: pl.Series, end: pl.Series, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
     """True where [start, end] overlaps one of the merged, sorted ``ranges``."""
+    import numpy as np
+
     if not ranges:
         return np.zeros(len(start), dtype=bool)
     starts = np.array([s for s, _ in ranges], dtype=np.int64)
@@ -258,6 +263,8 @@ class _Sink:
     """Batches of the element table, appended to one Parquet file (bounded memory)."""
 
     def __init__(self, path: Path, metadata: Mapping[str, str] | None) -> None:
+        import pyarrow.parquet as pq
+
         schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
         self.schema = schema.with_metadata(dict(metadata or {}))
         self.path = path
@@ -502,10 +509,11 @@ def normalize_mrt(
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         workdir = Path(tmp)
         part = workdir / "elements.parquet"
-        sink = _Sink(part, metadata)
         walker = _Walk(raw, workdir, routing, parallel)
+        sink = None
         try:
             stream = walker.start()
+            sink = _Sink(part, metadata)
             returned = 0
             if not (walker.result and walker.result.fatal):
                 fd, walker.read_fd = walker.read_fd, None
@@ -529,8 +537,10 @@ def normalize_mrt(
                     f"that hold {result.forwarded_ipv4}: it skipped or stopped early"
                 )
         finally:
-            sink.close()
+            if sink is not None:
+                sink.close()
             walker.abort()
+        assert sink is not None
         qc = _file_qc(result, name, sink.rows)
         qc.sha256 = sha256
         if qc.truncated:
@@ -613,9 +623,7 @@ def normalize_routing_file(
 ) -> FileQC:
     """:func:`normalize_mrt` as the workflow runs it: the watch from the config and
     ``prefix_origin`` (unless ``routing.keep_all``), QC limits from ``qc.*``."""
-    from takedowns.routing_sources import routing_settings
-
-    keep_all = bool(routing_settings(config)["keep_all"])
+    keep_all = bool(config["routing"]["keep_all"])  # as routing_sources.routing_settings
     watch = None
     if not keep_all:
         table = pl.read_parquet(prefix_origin) if prefix_origin else pl.DataFrame()
@@ -687,7 +695,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from takedowns.joblog import job_log
     from takedowns.ledger import recorded_status, truncated_at_source_error, verify_raw
     from takedowns.provenance import parquet_metadata
-    from takedowns.routing_sources import routing_settings
 
     parser = argparse.ArgumentParser(prog="python -m takedowns.mrt", description=__doc__)
     parser.add_argument("raw", type=Path, help="the raw MRT file (data/raw/<host>/<path>)")
@@ -708,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = recorded_status(args.raw, args.checksums) if args.checksums else "complete"
         at_source = status == "truncated_at_source"
         if at_source and not config["qc"]["allow_partial_files"]:
-            if not routing_settings(config)["allow_missing_files"]:
+            if not config["routing"]["allow_missing_files"]:
                 print(f"takedowns: {truncated_at_source_error(source)}", file=sys.stderr)
                 return 1
             qc = write_missing_routing_file(

@@ -5,14 +5,19 @@ not parse: on a truncated ``.bz2``/``.gz`` or a cut last record it simply stops;
 good at an MRT type it does not know; it drops a record whose lengths are inconsistent; a
 TABLE_DUMP_V2 RIB without its PEER_INDEX_TABLE yields nothing; an HTML page yields nothing;
 and it does not merge AS4_PATH in TABLE_DUMP records. So this module reads the file itself,
-independently of the parser, with the standard library only (in a child process, see
-:func:`main`, or in-process):
+independently of the parser (in a child process, see :func:`main`, or in-process):
 
 * decompresses gzip or bzip2 (chosen by the magic bytes, multi-member streams included) in
-  bounded chunks and notes whether the compressed stream reached its end-of-stream marker;
+  bounded chunks and notes whether the compressed stream reached its end-of-stream marker
+  (:mod:`takedowns.decompress`: isal for gzip; indexed_bzip2 on several threads for a bzip2
+  file whose end-of-stream marker is in place, which is checked before anything is read, so
+  a truncated bzip2 file is known before the walk and read with :mod:`bz2`);
 * walks the 12-byte MRT headers, counts records by type, and checks each routing record's
   structure (lengths of attributes, AS_PATH segments, prefixes, peer indexes) without
-  building Python objects for routes: it is a framing check, not a parser;
+  building Python objects for routes: it is a framing check, not a parser. The plain
+  TABLE_DUMP IPv4 entries of a run of records (the bulk of a 2007-2008 RouteViews RIB) are
+  checked at once with numpy (:mod:`takedowns.mrt_fast`); every other record, and every
+  entry that code does not call plain, one by one, with the same counts and examples;
 * counts the elements each record holds (IPv4 and IPv6 prefixes), so that the parser's output
   is checked against an independent count;
 * forwards only complete, well-formed routing records with IPv4 prefixes to the parser:
@@ -31,19 +36,27 @@ It never decides which elements are kept: :mod:`takedowns.mrt` does, from the pa
 from __future__ import annotations
 
 import argparse
-import bz2
 import contextlib
 import json
 import os
 import socket
 import struct
 import sys
-import zlib
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from takedowns.decompress import (
+    Bz2Fallback,
+    bz2_parallel_chunks,
+    bz2_tail_complete,
+    default_threads,
+    gzip_errors,
+    new_decompressor,
+    skip_output,
+)
 
 #: MRT types registered in RFC 6396 (0-10 deprecated, 11 OSPFv2, 32/33 IS-IS, 48/49 OSPFv3).
 KNOWN_MRT_TYPES = frozenset(range(0, 14)) | {16, 17, 32, 33, 48, 49}
@@ -52,6 +65,9 @@ TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET = 12, 13, 16, 17
 MAX_RECORD_LENGTH = 1 << 24
 #: Bytes of decompressed output handled per step (bounds memory).
 CHUNK = 1 << 22
+#: A run of framed records with at least this many TABLE_DUMP records is checked with numpy
+#: (:mod:`takedowns.mrt_fast`); shorter runs, one record at a time.
+FAST_FROM_RECORDS = 64
 _HDR = struct.Struct(">IHHI")
 _TD1_V4 = struct.Struct(">HHIBBI4sHH")  # view, seq, prefix, len, status, originated, peer, as, alen
 _TD1_V6 = struct.Struct(">HH16sBBI16sHH")
@@ -107,7 +123,7 @@ def _compression_of(head: bytes) -> str:
 
 
 def _new_decompressor(kind: str) -> object:
-    return zlib.decompressobj(47) if kind == "gzip" else bz2.BZ2Decompressor()
+    return new_decompressor(kind)
 
 
 def describe_head(head: bytes) -> str:
@@ -119,11 +135,17 @@ def describe_head(head: bytes) -> str:
     return f"bytes {shown!r}"
 
 
-def decompressed_chunks(path: Path, result: WalkResult) -> Iterator[bytes]:
+def decompressed_chunks(
+    path: Path, result: WalkResult, threads: int | None = None
+) -> Iterator[bytes]:
     """Yield the decompressed contents of ``path`` in bounded chunks.
 
     Sets ``result.compression``, and ``result.truncated``/``truncation`` when a compressed
-    stream ends before its end-of-stream marker or holds corrupt data.
+    stream ends before its end-of-stream marker or holds corrupt data. A bzip2 file that
+    ends with its end-of-stream marker is decompressed by ``threads`` threads (default:
+    :func:`takedowns.decompress.default_threads`); one that does not is known to be
+    truncated (or followed by other bytes) before it is read, and is read serially, so that
+    its output ends exactly after its last complete block.
     """
     with open(path, "rb") as fh:
         head = fh.read(64)
@@ -139,35 +161,49 @@ def decompressed_chunks(path: Path, result: WalkResult) -> Iterator[bytes]:
             while block := fh.read(CHUNK):
                 yield block
             return
-        decomp = _new_decompressor(kind)
-        pending = b""
-        while True:
-            raw = pending or fh.read(1 << 20)
-            pending = b""
-            if not raw:
-                break
+        skip = 0
+        if kind == "bz2" and bz2_tail_complete(path):
             try:
-                yield from _drain(decomp, raw, kind)
-            except (OSError, EOFError, zlib.error, ValueError) as exc:
-                result.truncated = True
-                result.truncation = f"corrupt {kind} data ({exc})"
+                yield from bz2_parallel_chunks(path, CHUNK, threads or default_threads())
                 return
-            if not decomp.eof:  # type: ignore[attr-defined]
-                continue
-            rest = decomp.unused_data or fh.read(1 << 20)  # type: ignore[attr-defined]
-            if not rest:
-                return  # the last stream ended exactly at the end of the file
-            if _compression_of(rest) != kind:
-                result.skip(
-                    "bytes_trailing_garbage",
-                    len(rest) + len(fh.read()),
-                    f"after the end of the {kind} stream: {rest[:16]!r}",
-                )
-                return
-            decomp, pending = _new_decompressor(kind), rest  # a further member/stream
-        if not decomp.eof:  # type: ignore[attr-defined]
+            except Bz2Fallback as exc:
+                skip = exc.done  # corrupt mid-file: the standard decompressor says where
+        yield from skip_output(_serial_chunks(fh, kind, result), skip)
+
+
+def _serial_chunks(fh: BinaryIO, kind: str, result: WalkResult) -> Iterator[bytes]:
+    """The streaming decompression of ``fh`` (every member/stream), noting truncation,
+    corruption and bytes after the last stream in ``result``."""
+    errors = (OSError, EOFError, ValueError, *gzip_errors())
+    decomp = _new_decompressor(kind)
+    pending = b""
+    while True:
+        raw = pending or fh.read(1 << 20)
+        pending = b""
+        if not raw:
+            break
+        try:
+            yield from _drain(decomp, raw, kind)
+        except errors as exc:
             result.truncated = True
-            result.truncation = f"the {kind} stream ends before its end-of-stream marker"
+            result.truncation = f"corrupt {kind} data ({exc})"
+            return
+        if not decomp.eof:  # type: ignore[attr-defined]
+            continue
+        rest = decomp.unused_data or fh.read(1 << 20)  # type: ignore[attr-defined]
+        if not rest:
+            return  # the last stream ended exactly at the end of the file
+        if _compression_of(rest) != kind:
+            result.skip(
+                "bytes_trailing_garbage",
+                len(rest) + len(fh.read()),
+                f"after the end of the {kind} stream: {rest[:16]!r}",
+            )
+            return
+        decomp, pending = _new_decompressor(kind), rest  # a further member/stream
+    if not decomp.eof:  # type: ignore[attr-defined]
+        result.truncated = True
+        result.truncation = f"the {kind} stream ends before its end-of-stream marker"
 
 
 def _drain(decomp: object, raw: bytes, kind: str) -> Iterator[bytes]:
@@ -472,6 +508,7 @@ class _Walker:
         self.prev_time: int | None = None
         self.kinds: set[str] = set()
         self._hit = False
+        self._ranges_np: tuple[object, object] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -522,45 +559,83 @@ class _Walker:
     def process(self, data: bytes) -> int:
         """Walk the complete records of ``data``; return the offset of the first incomplete
         one (-1 after a fatal error)."""
-        r = self.r
         n = len(data)
         pos = 0
         mv = memoryview(data)
-        run = 0  # start of a run of records passed on unchanged
         hdr = _HDR.unpack_from
-        while pos + 12 <= n:
-            ts, typ, sub, length = hdr(data, pos)
-            end = pos + 12 + length
-            if typ not in KNOWN_MRT_TYPES or length > MAX_RECORD_LENGTH:
-                self._flush(mv, run, pos)
-                if not self._unknown_ok(ts, typ, length, end, n, data, pos):
-                    return -1
+        while True:
+            # frame a run of complete records of known types (one header read each)
+            offsets = []
+            tables = 0
+            stop = pos
+            while stop + 12 <= n:
+                _, typ, _, length = hdr(data, stop)
+                if typ not in KNOWN_MRT_TYPES or length > MAX_RECORD_LENGTH:
+                    break
+                end = stop + 12 + length
                 if end > n:
                     break
-                pos = run = end
-                continue
+                offsets.append(stop)
+                tables += typ == TABLE_DUMP
+                stop = end
+            if offsets:
+                if tables >= FAST_FROM_RECORDS:
+                    done = self._fast_run(data, mv, offsets, stop)
+                else:
+                    done = self._record_run(data, mv, pos, stop)
+                if not done:
+                    return -1
+            pos = stop
+            if pos + 12 > n:
+                break
+            ts, typ, _, length = hdr(data, pos)
+            end = pos + 12 + length
+            if typ in KNOWN_MRT_TYPES and length <= MAX_RECORD_LENGTH:
+                break  # a known record that is not complete in this chunk
+            if not self._unknown_ok(ts, typ, length, end, n, data, pos):
+                return -1
             if end > n:
                 break
-            r.records_read += 1
-            key = (typ, sub)
-            self.types[key] = self.types.get(key, 0) + 1
-            if r.first_time is None or ts < r.first_time:
-                r.first_time = ts
-            if r.last_time is None or ts > r.last_time:
-                r.last_time = ts
-            self.prev_time = ts
-            if typ == TABLE_DUMP:
-                action = self._table_dump(data, pos, end, sub)
-            elif typ == TABLE_DUMP_V2:
-                action = self._table_dump_v2(data, pos, end, sub, ts)
-            elif typ in (BGP4MP, BGP4MP_ET):
-                action = self._bgp4mp(data, pos, end, typ, sub)
-            else:
-                r.skip("records_not_bgp", 1, f"MRT type {typ}")
-                action = None
+            pos = end
+        self.offset += pos
+        return pos
+
+    def _count(self, ts: int, typ: int, sub: int) -> None:
+        r = self.r
+        r.records_read += 1
+        key = (typ, sub)
+        self.types[key] = self.types.get(key, 0) + 1
+        if r.first_time is None or ts < r.first_time:
+            r.first_time = ts
+        if r.last_time is None or ts > r.last_time:
+            r.last_time = ts
+        self.prev_time = ts
+
+    def _dispatch(self, data: bytes, pos: int, end: int, ts: int, typ: int, sub: int) -> object:
+        """Check one record. True: pass it on as is; None/False: leave it out; bytes: pass
+        these on instead."""
+        if typ == TABLE_DUMP:
+            return self._table_dump(data, pos, end, sub)
+        if typ == TABLE_DUMP_V2:
+            return self._table_dump_v2(data, pos, end, sub, ts)
+        if typ in (BGP4MP, BGP4MP_ET):
+            return self._bgp4mp(data, pos, end, typ, sub)
+        self.r.skip("records_not_bgp", 1, f"MRT type {typ}")
+        return None
+
+    def _record_run(self, data: bytes, mv: memoryview, pos: int, stop: int) -> bool:
+        """Walk the complete, known-type records between ``pos`` and ``stop`` one by one;
+        False after a fatal error."""
+        r = self.r
+        run = pos  # start of a run of records passed on unchanged
+        hdr = _HDR.unpack_from
+        while pos < stop:
+            ts, typ, sub, length = hdr(data, pos)
+            end = pos + 12 + length
+            self._count(ts, typ, sub)
+            action = self._dispatch(data, pos, end, ts, typ, sub)
             if r.fatal:
-                return -1
-            # action: True = pass on as is; None/False = leave out; bytes = pass on rewritten
+                return False
             if action is True:
                 pos = end
                 continue
@@ -569,8 +644,84 @@ class _Walker:
                 self.out.write(action)  # type: ignore[arg-type]
             pos = run = end
         self._flush(mv, run, pos)
-        self.offset += pos
-        return pos
+        return True
+
+    def _fast_run(self, data: bytes, mv: memoryview, offsets: list[int], stop: int) -> bool:
+        """The records at ``offsets`` (complete, known types, ending at ``stop``), with the
+        plain TABLE_DUMP IPv4 entries checked at once (:mod:`takedowns.mrt_fast`) and the
+        others one by one; False after a fatal error."""
+        import numpy as np
+
+        from takedowns.mrt_fast import headers, runs, table_dump_v4
+
+        r = self.r
+        buf = np.frombuffer(data, dtype=np.uint8)
+        off = np.array(offsets, dtype=np.int64)
+        ts, typ, sub, length = headers(buf, off)
+        r.records_read += len(offsets)
+        keys, counts = np.unique((typ << 16) | sub, return_counts=True)
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            pair = (key >> 16, key & 0xFFFF)
+            self.types[pair] = self.types.get(pair, 0) + count
+        low, high = int(ts.min()), int(ts.max())
+        if r.first_time is None or low < r.first_time:
+            r.first_time = low
+        if r.last_time is None or high > r.last_time:
+            r.last_time = high
+        self.prev_time = int(ts[-1])
+        plain = np.zeros(len(offsets), dtype=bool)
+        keep = np.zeros(len(offsets), dtype=bool)
+        candidates = np.flatnonzero((typ == TABLE_DUMP) & (sub == 1))
+        if candidates.size:
+            if self._ranges_np is None:
+                self._ranges_np = (
+                    np.array(self.starts, dtype=np.int64),
+                    np.array(self.ends, dtype=np.int64),
+                )
+            starts, ends = self._ranges_np if self.check_ranges else (None, None)
+            found = table_dump_v4(
+                buf,
+                off[candidates],
+                length[candidates],
+                sorted(self.watched) if self.watched else None,
+                starts,
+                ends,
+            )
+            checked = candidates[found.plain]
+            plain[checked] = True
+            if checked.size:
+                self.kinds.add("rib")
+                r.elements_ipv4 += int(checked.size)
+                peer_key = (found.peer_ip[found.plain] << 16) | found.peer_as[found.plain]
+                peers, per_peer = np.unique(peer_key, return_counts=True)
+                for key, count in zip(peers.tolist(), per_peer.tolist(), strict=True):
+                    self._peer((key >> 16).to_bytes(4, "big"), key & 0xFFFF, count, 0)
+                sent = checked if self.keep_all else checked[found.hit[found.plain]]
+                keep[sent] = True
+                r.forwarded_ipv4 += int(sent.size)
+        rewrites: dict[int, bytes] = {}
+        for k in np.flatnonzero(~plain).tolist():
+            pos = offsets[k]
+            t, ty, su, ln = _HDR.unpack_from(data, pos)
+            action = self._dispatch(data, pos, pos + 12 + ln, t, ty, su)
+            if r.fatal:
+                return False
+            if action is True:
+                keep[k] = True
+            elif action:
+                rewrites[k] = action  # type: ignore[assignment]
+        if self.out is None:
+            return True
+        firsts, stops = runs(keep)
+        pieces = [(a, b, b"") for a, b in zip(firsts.tolist(), stops.tolist(), strict=True)]
+        pieces += [(k, k, rec) for k, rec in rewrites.items()]
+        bounds = [*offsets, stop]
+        for first, last, rec in sorted(pieces, key=lambda p: p[0]):
+            if rec:
+                self.out.write(rec)
+            else:
+                self.out.write(mv[bounds[first] : bounds[last]])
+        return True
 
     def _flush(self, mv: memoryview, start: int, stop: int) -> None:
         if stop > start and self.out is not None:
