@@ -532,3 +532,59 @@ def test_multi_member_archives_and_trailing_bytes(tmp_path: Path) -> None:
         run(tmp_path, name, junk, keep_all=True)
     _, qc, _ = run(tmp_path, name, junk, keep_all=True, max_malformed=1)
     assert qc.skipped == {"bytes_trailing_garbage": 24}
+
+
+def _routing_rule_keys() -> list[str]:
+    """The config keys the workflow's routing_job_config passes to ``python -m takedowns.mrt``."""
+    import re
+
+    from takedowns.config import REPO_ROOT
+
+    common = (REPO_ROOT / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    body = re.search(r"def routing_job_config\(wildcards\):(.*?)\n\n\n", common, re.S)
+    assert body, "routing_job_config not found in common.smk"
+    keys = re.findall(r'"([a-z_.]+)"', body[1])
+    if "*QC_FILE" in body[1]:
+        keys += ["qc.allow_partial_files", "qc.max_malformed_records"]
+    return keys
+
+
+@pytest.mark.parametrize("allow_missing", [True, False])
+def test_file_truncated_at_source_with_the_rules_config(
+    tmp_path: Path, allow_missing: bool
+) -> None:
+    # the job reads routing.allow_missing_files for a file the ledger records as truncated at
+    # the source: the config the rule hands over must carry it
+    import hashlib
+    import json
+
+    from takedowns import mrt
+    from takedowns.config import load_config, pruned_config
+    from takedowns.ledger import commit
+
+    config = load_config(overrides={"routing": {"allow_missing_files": allow_missing}})
+    cfg = pruned_config(config, _routing_rule_keys())
+    raw_dir = tmp_path / "data" / "raw" / "data.ris.ripe.net" / "rrc00" / "2008.11"
+    raw_dir.mkdir(parents=True)
+    data = gzip.compress(updates())[:-20]
+    part = raw_dir / "updates.20081111.2200.gz.part"
+    part.write_bytes(data)
+    raw = raw_dir / "updates.20081111.2200.gz"
+    checksums = tmp_path / "data" / "raw" / "SHA256SUMS"
+    commit(part, raw, hashlib.sha256(data).hexdigest(), checksums, status="truncated_at_source")
+    args = [
+        str(raw),
+        "--out", str(tmp_path / "o.parquet"),
+        "--peers", str(tmp_path / "p.parquet"),
+        "--qc", str(tmp_path / "q.json"),
+        "--collector", "rrc00",
+        "--checksums", str(checksums),
+        "--config-json", json.dumps(cfg),
+        "--log", str(tmp_path / "log.txt"),
+    ]  # fmt: skip
+    if allow_missing:
+        assert mrt.main(args) == 0
+        assert pl.read_parquet(tmp_path / "o.parquet").height == 0
+        assert read_qc(tmp_path / "q.json").note.startswith("truncated_at_source")
+    else:
+        assert mrt.main(args) == 1

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -254,8 +255,10 @@ def check_raw_tree(checksums: Path = Path("data/raw/SHA256SUMS")) -> int:
         if found != digest:
             raise ChecksumMismatch(_changed_message(path, found, digest, checksums))
         seen[name] = stamp
-    tmp = stat_path.with_name(stat_path.name + ".tmp")
-    tmp.write_text(json.dumps(seen, sort_keys=True), encoding="utf-8")
+    # a temporary name of this writer's own: runs of the workflow may check at the same time
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=STAT_NAME + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(seen, sort_keys=True))
     os.replace(tmp, stat_path)
     return checked
 

@@ -129,8 +129,10 @@ def check_raw_files():
         sys.exit(f"takedowns: {error}")
 
 
-# Checked when the workflow is read, before any job (and even when no job would rerun).
-check_raw_files()
+# Checked when the workflow is read, before any job (and even when no job would rerun); by
+# the main Snakemake process only, not again by each job a cluster executor spawns.
+if workflow.is_main_process:
+    check_raw_files()
 
 
 # Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv,
@@ -420,7 +422,14 @@ def study_outputs(wildcards=None):
 def routing_job_config(wildcards):
     """The part of the config a routing normalize job reads, as JSON for its command line."""
     return json.dumps(
-        job_config("events", "windows", "routing.keep_all", *QC_FILE, "synthetic")
+        job_config(
+            "events",
+            "windows",
+            "routing.keep_all",
+            "routing.allow_missing_files",
+            *QC_FILE,
+            "synthetic",
+        )
     )
 
 
