@@ -48,6 +48,8 @@ rule datapackage:
         "data/processed/datapackage.json",
     log:
         "logs/package/datapackage.log",
+    resources:
+        **rule_resources("datapackage"),
     params:
         cfg=job_config("synthetic", "events"),
     run:

@@ -7,6 +7,8 @@ rule study_tables:
         events="data/processed/events.parquet",
     log:
         "logs/analysis/study_tables.log",
+    resources:
+        **rule_resources("study_tables"),
     params:
         cfg=job_config("events", "windows", "synthetic"),
     run:
@@ -35,6 +37,8 @@ rule qc_files:
         "data/processed/qc_files.parquet",
     log:
         "logs/analysis/qc_files.log",
+    resources:
+        **rule_resources("qc_files"),
     params:
         cfg=job_config("synthetic"),
     run:
@@ -50,6 +54,8 @@ rule blocklist_attribution:
         "data/processed/blocklist_attribution.parquet",
     log:
         "logs/blocklists/attribution.log",
+    resources:
+        **rule_resources("blocklist_attribution"),
     params:
         cfg=job_config("synthetic"),
     run:
@@ -76,6 +82,8 @@ rule sql_result:
         "logs/analysis/{name}.log",
     wildcard_constraints:
         name="|".join(SQL_RESULTS),
+    resources:
+        **rule_resources("sql_result"),
     params:
         cfg=sql_job_config,
     run:
@@ -100,6 +108,8 @@ rule concentration_input:
         "results/tables/concentration_input.parquet",
     log:
         "logs/analysis/concentration_input.log",
+    resources:
+        **rule_resources("concentration_input"),
     params:
         cfg=job_config("blocklists.concentration_list", "synthetic"),
     run:
@@ -125,6 +135,8 @@ rule displacement_input:
         "results/tables/displacement_input.parquet",
     log:
         "logs/analysis/displacement_input.log",
+    resources:
+        **rule_resources("displacement_input"),
     params:
         cfg=job_config("blocklists.concentration_list", "synthetic"),
     run:
@@ -148,6 +160,8 @@ rule spam_effects:
         recovery="results/tables/spam_recovery.csv",
     log:
         "logs/analysis/spam_effects.log",
+    resources:
+        **rule_resources("spam_effects"),
     params:
         cfg=job_config(
             "effects", "verdict.alpha", "windows", "events", "reference", "synthetic"
@@ -173,6 +187,8 @@ rule concentration:
         gainers="results/tables/share_gainers.csv",
     log:
         "logs/analysis/concentration.log",
+    resources:
+        **rule_resources("concentration"),
     params:
         cfg=job_config("bootstrap", "verdict.alpha", "synthetic"),
     run:
@@ -198,6 +214,8 @@ rule displacement:
         buffers="results/tables/displacement_buffers.csv",
     log:
         "logs/analysis/displacement.log",
+    resources:
+        **rule_resources("displacement"),
     params:
         cfg=job_config(
             "bootstrap",
@@ -235,6 +253,8 @@ rule verdicts:
         ),
     log:
         "logs/analysis/verdicts.log",
+    resources:
+        **rule_resources("verdicts"),
     params:
         cfg=job_config("verdict", "events", "synthetic"),
     run:
@@ -266,6 +286,8 @@ rule published_comparison:
         ),
     log:
         "logs/analysis/published_comparison.log",
+    resources:
+        **rule_resources("published_comparison"),
     params:
         cfg=job_config("windows.pre_days", "reference", "synthetic"),
     run:
@@ -290,6 +312,8 @@ rule rehoming_summary:
         "results/tables/rehoming_summary.csv",
     log:
         "logs/analysis/rehoming_summary.log",
+    resources:
+        **rule_resources("rehoming_summary"),
     params:
         cfg=job_config("verdict.rehoming_days", "synthetic"),
     run:
@@ -312,6 +336,8 @@ rule event_cutoffs:
         "results/tables/event_cutoffs.csv",
     log:
         "logs/analysis/event_cutoffs.log",
+    resources:
+        **rule_resources("event_cutoffs"),
     params:
         cfg=job_config("synthetic"),
     run:
@@ -338,6 +364,8 @@ rule sensitivity:
         ),
     log:
         "logs/analysis/sensitivity.log",
+    resources:
+        **rule_resources("sensitivity"),
     params:
         cfg=job_config(
             "effects", "verdict", "windows", "events", "reference", "synthetic"
@@ -368,6 +396,8 @@ rule placebo:
         ),
     log:
         "logs/analysis/placebo.log",
+    resources:
+        **rule_resources("placebo"),
     params:
         cfg=job_config(
             "effects",
@@ -412,6 +442,8 @@ rule threats:
         ),
     log:
         "logs/analysis/threats.log",
+    resources:
+        **rule_resources("threats"),
     params:
         cfg=job_config("windows", "events", "reference", "synthetic"),
     run:

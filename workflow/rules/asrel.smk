@@ -9,6 +9,8 @@ rule as_relationships:
         qc="data/processed/qc/as_relationships/{month}.json",
     log:
         "logs/as_relationships/{month}.log",
+    resources:
+        **rule_resources("as_relationships"),
     params:
         cfg=job_config(*QC_FILE, "synthetic"),
     run:

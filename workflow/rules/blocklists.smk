@@ -11,6 +11,8 @@ checkpoint blocklist_cdx:
         qc="data/processed/qc/blocklist_cdx/{blist}/{n}.json",
     log:
         "logs/blocklists/{blist}/cdx{n}.log",
+    resources:
+        **rule_resources("blocklist_cdx"),
     params:
         cfg=job_config("blocklists.lists", "sources.wayback", "period", "synthetic"),
     run:
@@ -32,6 +34,8 @@ rule blocklist_snapshot:
         qc="data/processed/qc/blocklists/{blist}/{snapshot}.json",
     log:
         "logs/blocklists/{blist}/{snapshot}.log",
+    resources:
+        **rule_resources("blocklist_snapshot"),
     params:
         cfg=settings_config("blocklist_snapshot"),
     run:
@@ -56,6 +60,8 @@ rule blocklist_check:
         qc="data/processed/qc/blocklist_snapshots/{blist}.json",
     log:
         "logs/blocklists/{blist}/check.log",
+    resources:
+        **rule_resources("blocklist_check"),
     params:
         cfg=settings_config("blocklist_check"),
     run:

@@ -20,6 +20,7 @@ from takedowns.sources import (
     url_for_raw,
 )
 from takedowns.delegations import registry_months
+from takedowns.rates import load_costs
 from takedowns.reference import check_config_events, table_path
 from takedowns.study import selected_days, selected_months
 
@@ -127,6 +128,31 @@ def check_raw_files():
         check_raw_tree(Path("data/raw/SHA256SUMS"))
     except ChecksumMismatch as error:
         sys.exit(f"takedowns: {error}")
+
+
+# What each rule's job was measured to cost (benchmarks/rates.yaml): its resources, so that a
+# scheduler is asked for what a job needs (with a margin, more on each retry).
+JOB_COSTS = load_costs(Path(workflow.basedir) / "benchmarks" / "rates.yaml")
+
+
+def rule_resources(name):
+    """``mem_mb`` and ``runtime`` (minutes) of rule ``name``'s jobs, from their measured cost
+    and the size of their input: ``resources: **rule_resources("name")``."""
+
+    def cost():
+        if name == "routing_normalize" and config["routing"]["keep_all"]:
+            return JOB_COSTS["routing_normalize@keep_all"]
+        return JOB_COSTS[name]
+
+    def mem_mb(wildcards, input, attempt):
+        return cost().mem_mb(input.size_mb, attempt)
+
+    def runtime(wildcards, input, attempt):
+        return cost().runtime_minutes(input.size_mb, attempt)
+
+    if name not in JOB_COSTS:
+        raise KeyError(f"{name}: this rule has no entry in benchmarks/rates.yaml")
+    return {"mem_mb": mem_mb, "runtime": runtime}
 
 
 # Checked when the workflow is read, before any job (and even when no job would rerun); by

@@ -12,6 +12,8 @@ rule address_space_figure:
         ),
     log:
         "logs/figures/address_space_daily.log",
+    resources:
+        **rule_resources("address_space_figure"),
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
@@ -32,6 +34,8 @@ rule spam_timeline_figure:
         ),
     log:
         "logs/figures/spam_timeline.log",
+    resources:
+        **rule_resources("spam_timeline_figure"),
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
@@ -55,6 +59,8 @@ rule answer_figure:
         ),
     log:
         "logs/figures/answer.log",
+    resources:
+        **rule_resources("answer_figure"),
     params:
         cfg=job_config("events", "synthetic"),
     run:
@@ -75,6 +81,8 @@ rule forest_figure:
         ),
     log:
         "logs/figures/spam_effects_forest.log",
+    resources:
+        **rule_resources("forest_figure"),
     params:
         cfg=job_config("effects.families", "windows.post_days", "events", "synthetic"),
     run:
@@ -98,6 +106,8 @@ rule concentration_figure:
         ),
     log:
         "logs/figures/concentration.log",
+    resources:
+        **rule_resources("concentration_figure"),
     params:
         cfg=job_config("verdict.post_days", "events", "synthetic"),
     run:
@@ -118,6 +128,8 @@ rule upstream_timeline_figure:
         ),
     log:
         "logs/figures/routing_upstreams.log",
+    resources:
+        **rule_resources("upstream_timeline_figure"),
     params:
         cfg=job_config("windows", "events", "synthetic"),
     run:
@@ -141,6 +153,8 @@ rule blocklist_space_figure:
         ),
     log:
         "logs/figures/blocklist_space.log",
+    resources:
+        **rule_resources("blocklist_space_figure"),
     params:
         cfg=job_config(
             "blocklists.concentration_list", "windows", "events", "synthetic"

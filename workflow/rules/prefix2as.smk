@@ -11,6 +11,8 @@ checkpoint prefix2as_manifest:
         gaps="data/processed/qc/gaps_found/prefix2as.json",
     log:
         "logs/prefix2as/manifest.log",
+    resources:
+        **rule_resources("prefix2as_manifest"),
     params:
         cfg=job_config(
             "sources.caida_prefix2as",
@@ -38,6 +40,8 @@ rule prefix2as_day:
         qc="data/processed/qc/prefix2as/{day}.json",
     log:
         "logs/prefix2as/{day}.log",
+    resources:
+        **rule_resources("prefix2as_day"),
     params:
         cfg=settings_config("prefix2as_day"),
     run:
@@ -60,6 +64,8 @@ rule prefix_origin:
         snapshots="data/processed/prefix2as_snapshots.parquet",
     log:
         "logs/prefix2as/prefix_origin.log",
+    resources:
+        **rule_resources("prefix_origin"),
     params:
         cfg=settings_config("prefix_origin"),
     run:
@@ -83,6 +89,8 @@ rule prefix2as_gaps:
         "data/processed/qc/gaps/prefix2as.json",
     log:
         "logs/prefix2as/gaps.log",
+    resources:
+        **rule_resources("prefix2as_gaps"),
     params:
         cfg=job_config("qc.max_missing_share"),
     run:

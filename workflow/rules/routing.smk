@@ -12,6 +12,8 @@ checkpoint routing_listing:
         "logs/routing/listing_{listing}.log",
     wildcard_constraints:
         listing=r"[A-Za-z0-9.-]+_(rib|updates|all)_\d{4}\.\d{2}",
+    resources:
+        **rule_resources("routing_listing"),
     params:
         cfg=job_config(
             "routing.rib_hour",
@@ -48,6 +50,8 @@ rule routing_gaps:
         "data/processed/qc/gaps/routing.json",
     log:
         "logs/routing/gaps.log",
+    resources:
+        **rule_resources("routing_gaps"),
     params:
         cfg=job_config(
             "qc.max_missing_share",
@@ -81,6 +85,9 @@ rule routing_normalize:
         file=r"(rib|bview|updates)\.\d{8}\.\d{4}\.(bz2|gz)",
     conda:
         "../envs/takedowns.yaml"
+    threads: JOB_COSTS["routing_normalize"].threads
+    resources:
+        **rule_resources("routing_normalize"),
     params:
         python=sys.executable,
         cfg=routing_job_config,

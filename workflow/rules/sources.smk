@@ -10,6 +10,8 @@ rule download:
         "logs/download/{relpath}.log",
     wildcard_constraints:
         relpath=r"[^/]+\.[a-z]+/.+",
+    resources:
+        **rule_resources("download"),
     params:
         url=download_url,
     run:
@@ -26,6 +28,8 @@ rule job_settings:
         "logs/settings/{name}.log",
     wildcard_constraints:
         name="|".join(SETTINGS_KEYS),
+    resources:
+        **rule_resources("job_settings"),
     params:
         cfg=lambda wildcards: settings_config(wildcards.name),
     run:

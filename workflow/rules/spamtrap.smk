@@ -14,7 +14,7 @@ rule spam_messages:
     wildcard_constraints:
         year=r"\d{4}",
     resources:
-        mem_mb=1500,
+        **rule_resources("spam_messages"),
     params:
         cfg=job_config("spamtrap", *QC_FILE, "synthetic"),
     run:
@@ -39,6 +39,8 @@ rule delegated_file:
         "logs/delegations/{registry}/{month}.log",
     wildcard_constraints:
         registry=r"[a-z]+",
+    resources:
+        **rule_resources("delegated_file"),
     params:
         cfg=job_config(
             *QC_FILE,
@@ -66,6 +68,8 @@ rule ip_country:
         gaps="data/processed/qc/gaps_found/delegations.json",
     log:
         "logs/delegations/ip_country.log",
+    resources:
+        **rule_resources("ip_country"),
     params:
         cfg=job_config(
             "qc.allow_partial_files",
@@ -95,6 +99,8 @@ rule spam_attributed:
         "logs/spamtrap/attributed_{year}.log",
     wildcard_constraints:
         year=r"\d{4}",
+    resources:
+        **rule_resources("spam_attributed"),
     params:
         cfg=job_config("qc.allow_partial_files", "synthetic"),
     run:
@@ -118,6 +124,8 @@ rule delegations_gaps:
         "data/processed/qc/gaps/delegations.json",
     log:
         "logs/delegations/gaps.log",
+    resources:
+        **rule_resources("delegations_gaps"),
     params:
         cfg=job_config("qc.max_missing_share"),
     run:
