@@ -250,19 +250,25 @@ def test_download_job_names_both_keys_for_a_truncated_file(
     out = Path("data/raw") / raw_relpath(RIB)
     config = _job_config(mirror.server.url, partial=False, missing=False)
     with pytest.raises(TruncatedAtSource) as info:
-        jobs.download(RIB, out, config)
+        jobs.download(url=RIB, out=out, config=config)
     message = str(info.value)
     assert message.startswith(f"{RIB}: truncated at the source")
     assert "qc.allow_partial_files" in message and "routing.allow_missing_files" in message
     out.unlink()
-    jobs.download(RIB, out, _job_config(mirror.server.url, partial=True, missing=False))
+    jobs.download(
+        url=RIB, out=out, config=_job_config(mirror.server.url, partial=True, missing=False)
+    )
     out.unlink()
-    jobs.download(RIB, out, _job_config(mirror.server.url, partial=False, missing=True))
+    jobs.download(
+        url=RIB, out=out, config=_job_config(mirror.server.url, partial=False, missing=True)
+    )
     assert recorded_status(out, Path("data/raw/SHA256SUMS")) == "truncated_at_source"
     # routing.allow_missing_files says nothing about a prefix2as file
     pfx = Path("data/raw") / raw_relpath(PFX2AS)
     with pytest.raises(TruncatedAtSource):
-        jobs.download(PFX2AS, pfx, _job_config(mirror.server.url, partial=False, missing=True))
+        jobs.download(
+            url=PFX2AS, out=pfx, config=_job_config(mirror.server.url, partial=False, missing=True)
+        )
 
 
 def _normalize(raw: Path, checksums: Path, tmp_path: Path, config: dict[str, Any]) -> int:

@@ -159,9 +159,12 @@ def _manifest_job(
     record = workdir / "data/processed/qc/gaps_found/prefix2as.json"
     gaps = workdir / "data/processed/qc/gaps/prefix2as.json"
     jobs.prefix2as_manifest(
-        raw.relative_to(workdir), Path("data/processed/manifests/p.csv"), config, gaps_out=record
+        creation_log=raw.relative_to(workdir),
+        out=Path("data/processed/manifests/p.csv"),
+        config=config,
+        gaps_out=record,
     )
-    jobs.check_gaps(record, gaps, config)  # the threshold, a job of its own
+    jobs.check_gaps(record=record, out=gaps, config=config)  # the threshold, a job of its own
     return gaps
 
 
@@ -235,7 +238,9 @@ def _delegation_jobs(
         for registry, month in registry_months(cfg, months):
             table = Path(f"data/processed/delegations/{registry}/{month:%Y%m}.parquet")
             qc = Path(f"data/processed/qc/delegations/{registry}/{month:%Y%m}.json")
-            jobs.delegated_month(registry, f"{month:%Y%m}", table, qc, cfg)
+            jobs.delegated_month(
+                registry=registry, month=f"{month:%Y%m}", out=table, qc_out=qc, config=cfg
+            )
             tables.append(table)
             qcs.append(qc)
     return tables, qcs
@@ -264,9 +269,14 @@ def test_registry_months_without_a_file_are_gaps(
     assert pl.read_parquet(tables[0]).height == 0
     found = Path("data/processed/qc/gaps_found/delegations.json")
     gaps_out = Path("data/processed/qc/gaps/delegations.json")
-    jobs.ip_country(tables, qcs, Path("data/processed/ip_country.parquet"), config,
-                    gaps_out=found)  # fmt: skip
-    jobs.check_gaps(found, gaps_out, config)
+    jobs.ip_country(
+        tables=tables,
+        qc_paths=qcs,
+        out=Path("data/processed/ip_country.parquet"),
+        config=config,
+        gaps_out=found,
+    )
+    jobs.check_gaps(record=found, out=gaps_out, config=config)
     record = read_qc(gaps_out)
     expected = [f"afrinic {m:%Y-%m}" for m in months]
     assert record.skipped == {"missing_registry month": len(months)}
@@ -278,7 +288,7 @@ def test_registry_months_without_a_file_are_gaps(
     assert month_gaps(qcs)[1] == expected
     config["qc"]["max_missing_share"] = 0.05
     with pytest.raises(TooManyMissing) as info:
-        jobs.check_gaps(found, gaps_out, config)
+        jobs.check_gaps(record=found, out=gaps_out, config=config)
     assert f"stage 'delegations': {len(months)} of {2 * len(months)} registry months" in str(
         info.value
     )
@@ -302,11 +312,11 @@ def test_a_server_error_on_a_registry_file_still_fails(
         server.faults[path] = [("status", 500, {}, b"")] * 5
         with pytest.raises(HTTPStatusError, match="500"):
             jobs.delegated_month(
-                "ripencc",
-                f"{month:%Y%m}",
-                Path("t.parquet"),
-                Path("q.json"),
-                {**config, "mirror": server.url},
+                registry="ripencc",
+                month=f"{month:%Y%m}",
+                out=Path("t.parquet"),
+                qc_out=Path("q.json"),
+                config={**config, "mirror": server.url},
             )
     assert not Path("q.json").exists()
 
@@ -346,9 +356,11 @@ def test_rib_days_without_a_dump_are_gaps(
     assert qc.note.startswith(f"2 of {len(names) * len(days)} RIB days missing: route-views2")
     monkeypatch.chdir(tmp_path)
     write_selection(_selection(pairs), Path("sel.csv"))
-    jobs.routing_gaps([Path("sel.csv")], Path("gaps.json"), config)  # 2 of 62: 3.2 %
+    jobs.routing_gaps(
+        selections=[Path("sel.csv")], out=Path("gaps.json"), config=config
+    )  # 2 of 62: 3.2 %
     assert read_qc(Path("gaps.json")).skipped == {"missing_RIB day": 2}
     few = [(c, d) for c, d in pairs if d not in days[:5]]
     write_selection(_selection(few), Path("sel.csv"))
     with pytest.raises(TooManyMissing, match=r"stage 'routing': 11 of 62 RIB days missing"):
-        jobs.routing_gaps([Path("sel.csv")], Path("gaps.json"), config)
+        jobs.routing_gaps(selections=[Path("sel.csv")], out=Path("gaps.json"), config=config)

@@ -32,3 +32,23 @@ def test_a_failing_job_leaves_its_error_in_the_log(tmp_path: Path) -> None:
     assert "ERROR" in log.read_text(encoding="utf-8")
     assert "b.txt: cannot be written" in log.read_text(encoding="utf-8")
     assert _job(tmp_path / "c.txt") == 7  # without a log: the package logger only
+
+
+def test_a_logged_job_gets_paths_where_it_declares_them(tmp_path: Path) -> None:
+    from collections.abc import Sequence
+
+    seen: dict[str, object] = {}
+
+    @logged_job
+    def job(*, table: Path, tables: Sequence[Path], out: Path | None, name: str) -> None:
+        seen.update(table=table, tables=tables, out=out, name=name)
+
+    # as a rule hands them over: strings, and a list of strings
+    job(table="a.parquet", tables=["b.csv", "c.csv"], out=None, name="x", log=tmp_path / "l")
+    assert seen == {
+        "table": Path("a.parquet"),
+        "tables": [Path("b.csv"), Path("c.csv")],
+        "out": None,
+        "name": "x",
+    }
+    assert "job finished in" in (tmp_path / "l").read_text()

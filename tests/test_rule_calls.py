@@ -44,3 +44,23 @@ def test_every_named_argument_is_one_the_job_takes() -> None:
         taken = set(inspect.signature(inspect.unwrap(func)).parameters) | {"log"}
         wrong += [f"{file}: jobs.{name}({kw.arg}=)" for kw in call.keywords if kw.arg not in taken]
     assert not wrong, wrong
+
+
+def test_every_job_a_rule_calls_is_logged_and_takes_keywords_only() -> None:
+    # the rule's log file, the coercion of file names to Path and the closing line all come
+    # from the logged_job decorator; keyword-only parameters keep every call site readable
+    loose = []
+    for file, name, _ in _job_calls():
+        func = getattr(jobs, name)
+        if func.__module__ == "takedowns.jobs.manifests":
+            continue  # readers for the rules' input functions, not jobs
+        if not hasattr(func, "__wrapped__"):
+            loose.append(f"{file}: jobs.{name} is not a logged_job")
+            continue
+        params = inspect.signature(inspect.unwrap(func)).parameters.values()
+        loose += [
+            f"{file}: jobs.{name}({p.name}) can be passed by position"
+            for p in params
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY
+        ]
+    assert not loose, loose

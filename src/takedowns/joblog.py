@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -43,12 +44,38 @@ def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
         handler.close()
 
 
+def _path_parameters(func: Callable[..., Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """The parameters of ``func`` annotated as a path, and those annotated as paths."""
+    single, many = set(), set()
+    for name, param in inspect.signature(func).parameters.items():
+        note = param.annotation
+        if not isinstance(note, str):  # annotations evaluated: a class or a typing form
+            note = getattr(note, "__name__", str(note))
+        if "[Path]" in note:  # Sequence[Path], list[Path]
+            many.add(name)
+        elif note.startswith("Path"):  # Path, Path | None
+            single.add(name)
+    return frozenset(single), frozenset(many)
+
+
 def logged_job(func: Callable[..., R]) -> Callable[..., R]:
     """A job function that takes ``log=`` (the rule's log file): its run, any error, and a
-    closing line with the time it took go there (see :func:`job_log`)."""
+    closing line with the time it took go there (see :func:`job_log`).
+
+    Rules hand over file names as strings: arguments annotated ``Path`` become a
+    :class:`~pathlib.Path`, and those annotated ``Sequence[Path]`` a list of them, so the job
+    itself sees the types it declares.
+    """
+    single, many = _path_parameters(func)
 
     @functools.wraps(func)
     def run(*args: Any, log: str | Path | None = None, **kwargs: Any) -> R:
+        for name in single & kwargs.keys():
+            if isinstance(kwargs[name], str):
+                kwargs[name] = Path(kwargs[name])
+        for name in many & kwargs.keys():
+            if not isinstance(kwargs[name], str | Path):
+                kwargs[name] = [Path(p) if isinstance(p, str) else p for p in kwargs[name]]
         with job_log(log) as logger:
             started = time.monotonic()
             result = func(*args, **kwargs)

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from takedowns.joblog import job_log
+from takedowns.joblog import LOGGER
 from takedowns.ledger import verify_raw
 from takedowns.provenance import parquet_metadata
 from takedowns.qc import FileQC, MalformedInput, read_qc
@@ -32,29 +32,27 @@ def _normalize_file(
     out: Path,
     qc_out: Path,
     config: Mapping[str, Any],
-    log: Path | None,
     note: str = "",
 ) -> None:
     """Verify a raw file, parse it with ``read``, write its table and its QC record (with
-    ``note`` added to the parser's)."""
-    with job_log(log) as logger:
-        sha = verify_raw(Path(raw), CHECKSUMS)
-        frame, qc = read(
-            Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
-        )
-        qc.sha256 = sha
-        if note:
-            qc.note = f"{qc.note}; {note}" if qc.note else note
-        write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
-        qc.write(Path(qc_out))
-        logger.info(
-            "%s: read %d, kept %d, skipped %s %s",
-            raw,
-            qc.records_read,
-            qc.records_kept,
-            qc.skipped or "none",
-            qc.note,
-        )
+    ``note`` added to the parser's); the calling job's log gets the counts."""
+    sha = verify_raw(Path(raw), CHECKSUMS)
+    frame, qc = read(
+        Path(raw), _source_name(raw), max_malformed=config["qc"]["max_malformed_records"]
+    )
+    qc.sha256 = sha
+    if note:
+        qc.note = f"{qc.note}; {note}" if qc.note else note
+    write_parquet(frame, Path(out), metadata=parquet_metadata(config, source=qc.source_file))
+    qc.write(Path(qc_out))
+    LOGGER.info(
+        "%s: read %d, kept %d, skipped %s %s",
+        raw,
+        qc.records_read,
+        qc.records_kept,
+        qc.skipped or "none",
+        qc.note,
+    )
 
 
 def _check_qc(qc_paths: Sequence[Path], config: Mapping[str, Any]) -> None:

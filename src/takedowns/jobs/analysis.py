@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from takedowns.joblog import job_log, logged_job
+from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import _cutoffs
 from takedowns.provenance import SYNTHETIC_LABEL, is_synthetic, parquet_metadata
 from takedowns.qc import qc_table
@@ -22,7 +22,7 @@ CALIBRATION_VERDICT = "data/calibration/verdict.csv"
 
 
 @logged_job
-def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any]) -> None:
+def study_tables(*, watched_out: Path, events_out: Path, config: Mapping[str, Any]) -> None:
     """Write the configured events (with their windows) and watched ASNs as tables."""
     meta = parquet_metadata(config)
     write_parquet(watched_asns_frame(config), Path(watched_out), metadata=meta)
@@ -30,7 +30,7 @@ def study_tables(watched_out: Path, events_out: Path, config: Mapping[str, Any])
 
 
 @logged_job
-def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
+def gather_qc(*, qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) -> None:
     """Gather every QC record into ``qc_files.parquet``.
 
     Inputs that are not QC records are passed over: Snakemake adds the manifest of a
@@ -40,24 +40,22 @@ def gather_qc(qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any]) ->
     write_parquet(qc_table(records), Path(out), metadata=parquet_metadata(config))
 
 
-def sql_table(
-    views: Path, query: Path, out: Path, config: Mapping[str, Any], log: Path | None = None
-) -> None:
+@logged_job
+def sql_table(*, views: Path, query: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Run one analysis SQL file and write its result (CSV, or Parquet by the name)."""
     from takedowns import analysis
 
-    with job_log(log) as logger:
-        frame = analysis.query_file(
-            Path(views),
-            Path(query),
-            analysis.sql_variables(config),
-            analysis.reference_tables(config),
-        )
-        if Path(out).suffix == ".parquet":
-            write_parquet(frame, Path(out), metadata=parquet_metadata(config))
-        else:
-            analysis.write_result(frame, Path(out), config)
-        logger.info("%s -> %s: %d rows", query, out, frame.height)
+    frame = analysis.query_file(
+        Path(views),
+        Path(query),
+        analysis.sql_variables(config),
+        analysis.reference_tables(config),
+    )
+    if Path(out).suffix == ".parquet":
+        write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+    else:
+        analysis.write_result(frame, Path(out), config)
+    LOGGER.info("%s -> %s: %d rows", query, out, frame.height)
 
 
 @dataclass(frozen=True)
@@ -168,14 +166,15 @@ def _fit_effect(
         return effects.its_effect(series, fit.t0, **kwargs), f"window ({exc})"
 
 
+@logged_job
 def spam_effects(
+    *,
     daily: Path,
     study_daily: Path,
     cutoffs: Path,
     out_effects: Path,
     out_recovery: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """ITS effect per event, post window and family; recovery times per event.
 
@@ -189,56 +188,54 @@ def spam_effects(
     """
     from takedowns import analysis, effects
 
-    with job_log(log) as logger:
-        counts = _read_table(Path(daily))
-        cfg = config["effects"]
-        plans = _event_fits(config, Path(cutoffs))
-        baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
-        fits, recoveries = [], []
-        for fit in plans:
-            series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
-            for k in config["windows"]["post_days"]:
-                for family in cfg["families"]:
-                    row: dict[str, Any] = {"event_id": fit.event_id, "t0": fit.t0, "post_days": k}
-                    kwargs = _effect_kwargs(config, fit, family=family, post_days=k)
-                    try:
-                        effect, error_model = _fit_effect(series, fit, kwargs, baseline)
-                        row.update(effect.as_row())
-                        row.update(error_model=error_model, note="")
-                    except effects.InsufficientDataError as exc:
-                        row.update({"family": family, "note": str(exc)})
-                    logger.info(
-                        "%s k=%d %s: %s",
-                        fit.event_id,
-                        k,
-                        family,
-                        row.get("relative_change", row["note"]),
-                    )
-                    fits.append(row)
-            rec = effects.recovery_times(
-                series,
-                fit.t0,
-                tuple(cfg["recovery_thresholds"]),
-                pre_days=config["windows"]["pre_days"],
-                post_days=max(config["windows"]["post_days"]),
-                covered_col="covered",
-                window_days=cfg["recovery_window_days"],
-                min_covered_days=cfg["recovery_min_covered_days"],
-            )
-            recoveries.append(rec.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
-        analysis.write_result(
-            pl.DataFrame(fits, infer_schema_length=None), Path(out_effects), config
+    counts = _read_table(Path(daily))
+    cfg = config["effects"]
+    plans = _event_fits(config, Path(cutoffs))
+    baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
+    fits, recoveries = [], []
+    for fit in plans:
+        series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
+        for k in config["windows"]["post_days"]:
+            for family in cfg["families"]:
+                row: dict[str, Any] = {"event_id": fit.event_id, "t0": fit.t0, "post_days": k}
+                kwargs = _effect_kwargs(config, fit, family=family, post_days=k)
+                try:
+                    effect, error_model = _fit_effect(series, fit, kwargs, baseline)
+                    row.update(effect.as_row())
+                    row.update(error_model=error_model, note="")
+                except effects.InsufficientDataError as exc:
+                    row.update({"family": family, "note": str(exc)})
+                LOGGER.info(
+                    "%s k=%d %s: %s",
+                    fit.event_id,
+                    k,
+                    family,
+                    row.get("relative_change", row["note"]),
+                )
+                fits.append(row)
+        rec = effects.recovery_times(
+            series,
+            fit.t0,
+            tuple(cfg["recovery_thresholds"]),
+            pre_days=config["windows"]["pre_days"],
+            post_days=max(config["windows"]["post_days"]),
+            covered_col="covered",
+            window_days=cfg["recovery_window_days"],
+            min_covered_days=cfg["recovery_min_covered_days"],
         )
-        analysis.write_result(pl.concat(recoveries), Path(out_recovery), config)
+        recoveries.append(rec.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
+    analysis.write_result(pl.DataFrame(fits, infer_schema_length=None), Path(out_effects), config)
+    analysis.write_result(pl.concat(recoveries), Path(out_recovery), config)
 
 
+@logged_job
 def sensitivity(
+    *,
     daily: Path,
     study_daily: Path,
     cutoffs: Path,
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Per event, the primary volume fit and one change of it at a time
     (:mod:`takedowns.sensitivity`): pre window, slope, pre-trend, HAC lags, family, outage
@@ -246,70 +243,67 @@ def sensitivity(
     from takedowns import analysis
     from takedowns.sensitivity import default_variants, sensitivity_table
 
-    with job_log(log) as logger:
-        counts = _read_table(Path(daily))
-        rule = config["verdict"]
-        tables = []
-        plans = _event_fits(config, Path(cutoffs))
-        baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
-        for fit in plans:
-            series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
-            primary = _effect_kwargs(
-                config, fit, family=rule["family"], post_days=rule["post_days"]
-            )
-            _, error_model = _fit_effect(series, fit, primary, baseline)
-            if error_model == "baseline":  # the primary fit as the answer reads it
-                primary["noise_baseline"] = baseline
-            table = sensitivity_table(series, fit.t0, variants=default_variants(primary))
-            tables.append(table.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
-            logger.info("%s: %d variants", fit.event_id, table.height)
-        analysis.write_result(pl.concat(tables, how="diagonal_relaxed"), Path(out), config)
+    counts = _read_table(Path(daily))
+    rule = config["verdict"]
+    tables = []
+    plans = _event_fits(config, Path(cutoffs))
+    baseline = _noise_baseline(_read_table(Path(study_daily)), plans, config)
+    for fit in plans:
+        series = counts.filter(pl.col("event_id") == fit.event_id).drop("event_id")
+        primary = _effect_kwargs(config, fit, family=rule["family"], post_days=rule["post_days"])
+        _, error_model = _fit_effect(series, fit, primary, baseline)
+        if error_model == "baseline":  # the primary fit as the answer reads it
+            primary["noise_baseline"] = baseline
+        table = sensitivity_table(series, fit.t0, variants=default_variants(primary))
+        tables.append(table.select(pl.lit(fit.event_id).alias("event_id"), pl.all()))
+        LOGGER.info("%s: %d variants", fit.event_id, table.height)
+    analysis.write_result(pl.concat(tables, how="diagonal_relaxed"), Path(out), config)
 
 
+@logged_job
 def placebo(
+    *,
     study_daily: Path,
     cutoffs: Path,
     effects_csv: Path,
     out_placebo: Path,
     out_ranks: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """The primary volume fit at every placebo cut-off (``placebo.step_days`` apart, windows
     clear of every event) and each real effect's rank among them (:mod:`takedowns.placebo`)."""
     from takedowns import analysis
     from takedowns.placebo import placebo_effects, placebo_ranks
 
-    with job_log(log) as logger:
-        daily = _read_table(Path(study_daily))
-        rule = config["verdict"]
-        fits = _event_fits(config, Path(cutoffs))
-        kwargs = _effect_kwargs(config, None, family=rule["family"], post_days=rule["post_days"])
-        kwargs.pop("post_days")
-        kwargs.pop("pre_days")
-        kwargs.pop("family")
-        placebos = placebo_effects(
-            daily,
-            {f.event_id: f.t0 for f in fits},
-            pre_days=config["windows"]["pre_days"],
-            post_days=rule["post_days"],
-            family=rule["family"],
-            step_days=config["placebo"]["step_days"],
-            exclusion_days=config["placebo"]["exclusion_days"],
-            **kwargs,
-        )
-        real = _read_table(Path(effects_csv)).filter(
-            (pl.col("family") == rule["family"]) & (pl.col("post_days") == rule["post_days"])
-        )
-        ranks = placebo_ranks(placebos, real)
-        logger.info(
-            "%d placebo dates, %d fitted", placebos.height, (placebos["status"] == "ok").sum()
-        )
-        analysis.write_result(placebos, Path(out_placebo), config)
-        analysis.write_result(ranks, Path(out_ranks), config)
+    daily = _read_table(Path(study_daily))
+    rule = config["verdict"]
+    fits = _event_fits(config, Path(cutoffs))
+    kwargs = _effect_kwargs(config, None, family=rule["family"], post_days=rule["post_days"])
+    kwargs.pop("post_days")
+    kwargs.pop("pre_days")
+    kwargs.pop("family")
+    placebos = placebo_effects(
+        daily,
+        {f.event_id: f.t0 for f in fits},
+        pre_days=config["windows"]["pre_days"],
+        post_days=rule["post_days"],
+        family=rule["family"],
+        step_days=config["placebo"]["step_days"],
+        exclusion_days=config["placebo"]["exclusion_days"],
+        **kwargs,
+    )
+    real = _read_table(Path(effects_csv)).filter(
+        (pl.col("family") == rule["family"]) & (pl.col("post_days") == rule["post_days"])
+    )
+    ranks = placebo_ranks(placebos, real)
+    LOGGER.info("%d placebo dates, %d fitted", placebos.height, (placebos["status"] == "ok").sum())
+    analysis.write_result(placebos, Path(out_placebo), config)
+    analysis.write_result(ranks, Path(out_ranks), config)
 
 
+@logged_job
 def threats(
+    *,
     event_daily: Path,
     cutoffs: Path,
     spam_messages: Sequence[Path],
@@ -318,8 +312,6 @@ def threats(
     as_relationships: Sequence[Path],
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
-    *,
     spam_exchangers: Sequence[Path] = (),
 ) -> None:
     """A number for each threat to validity that the data can bound (:mod:`takedowns.threats`):
@@ -329,31 +321,28 @@ def threats(
     from takedowns import analysis
     from takedowns.threats import threats_table
 
-    with job_log(log) as logger:
-        daily = _read_table(Path(event_daily))
-        daily = daily.group_by("day").agg(pl.col("count").first(), pl.col("covered").all())
-        months = pl.concat([pl.read_parquet(p, columns=["month"]) for p in as_relationships])
-        space = _read_table(Path(routed_space))
-        switched = space.height > 0 and space["collector"].n_unique() > 1
-        if not switched:
-            logger.info("one pfx2as collector in the days read: no switch to test")
-        table = threats_table(
-            {f.event_id: f.t0 for f in _event_fits(config, Path(cutoffs))},
-            pre_days=config["windows"]["pre_days"],
-            post_days=max(config["windows"]["post_days"]),
-            daily=daily.sort("day"),
-            spam_messages=pl.scan_parquet([str(p) for p in spam_messages]),
-            blocklist_snapshots=pl.concat([pl.read_parquet(p) for p in blocklist_snapshots]),
-            address_space=space if switched else None,
-            asrel_snapshots=months.unique().rename({"month": "snapshot_date"}),
-            spam_exchangers=(
-                pl.concat([pl.read_parquet(p) for p in spam_exchangers])
-                if spam_exchangers
-                else None
-            ),
-        )
-        logger.info("%d threat rows", table.height)
-        analysis.write_result(table, Path(out), config)
+    daily = _read_table(Path(event_daily))
+    daily = daily.group_by("day").agg(pl.col("count").first(), pl.col("covered").all())
+    months = pl.concat([pl.read_parquet(p, columns=["month"]) for p in as_relationships])
+    space = _read_table(Path(routed_space))
+    switched = space.height > 0 and space["collector"].n_unique() > 1
+    if not switched:
+        LOGGER.info("one pfx2as collector in the days read: no switch to test")
+    table = threats_table(
+        {f.event_id: f.t0 for f in _event_fits(config, Path(cutoffs))},
+        pre_days=config["windows"]["pre_days"],
+        post_days=max(config["windows"]["post_days"]),
+        daily=daily.sort("day"),
+        spam_messages=pl.scan_parquet([str(p) for p in spam_messages]),
+        blocklist_snapshots=pl.concat([pl.read_parquet(p) for p in blocklist_snapshots]),
+        address_space=space if switched else None,
+        asrel_snapshots=months.unique().rename({"month": "snapshot_date"}),
+        spam_exchangers=(
+            pl.concat([pl.read_parquet(p) for p in spam_exchangers]) if spam_exchangers else None
+        ),
+    )
+    LOGGER.info("%d threat rows", table.height)
+    analysis.write_result(table, Path(out), config)
 
 
 def _shock_dates(config: Mapping[str, Any]) -> dict[str, tuple[dt.date, ...]]:
@@ -373,13 +362,14 @@ def _shock_dates(config: Mapping[str, Any]) -> dict[str, tuple[dt.date, ...]]:
 CONCENTRATION_GROUPS = ["event_id", "measure", "owner_kind", "post_days"]
 
 
+@logged_job
 def concentration(
+    *,
     frame_path: Path,
     out_indices: Path,
     out_changes: Path,
     out_gainers: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Indices per window, bootstrap pre/post changes, and share gainers.
 
@@ -389,42 +379,42 @@ def concentration(
     from takedowns import analysis
     from takedowns.concentration import bootstrap_change_by, concentration_by, share_gainers
 
-    with job_log(log) as logger:
-        frame = pl.read_parquet(frame_path)
-        boot = config["bootstrap"]
-        indices = concentration_by(frame, [*CONCENTRATION_GROUPS, "window"], "owner", "weight")
-        changes = bootstrap_change_by(
-            frame,
-            CONCENTRATION_GROUPS,
-            unit_col="unit",
-            owner_col="owner",
-            weight_col="weight",
-            n_resamples=boot["resamples"],
-            seed=boot["seed"],
-            confidence=1.0 - config["verdict"]["alpha"],
-            min_units=boot["min_units"],
-        )
-        gainers = share_gainers(
-            frame,
-            owner_col="owner",
-            weight_col="weight",
-            group_cols=CONCENTRATION_GROUPS,
-            top=boot["top_gainers"],
-        )
-        logger.info(
-            "%d windows, %d changes, %d gainers", indices.height, changes.height, gainers.height
-        )
-        analysis.write_result(indices, Path(out_indices), config)
-        analysis.write_result(changes, Path(out_changes), config)
-        analysis.write_result(gainers, Path(out_gainers), config)
+    frame = pl.read_parquet(frame_path)
+    boot = config["bootstrap"]
+    indices = concentration_by(frame, [*CONCENTRATION_GROUPS, "window"], "owner", "weight")
+    changes = bootstrap_change_by(
+        frame,
+        CONCENTRATION_GROUPS,
+        unit_col="unit",
+        owner_col="owner",
+        weight_col="weight",
+        n_resamples=boot["resamples"],
+        seed=boot["seed"],
+        confidence=1.0 - config["verdict"]["alpha"],
+        min_units=boot["min_units"],
+    )
+    gainers = share_gainers(
+        frame,
+        owner_col="owner",
+        weight_col="weight",
+        group_cols=CONCENTRATION_GROUPS,
+        top=boot["top_gainers"],
+    )
+    LOGGER.info(
+        "%d windows, %d changes, %d gainers", indices.height, changes.height, gainers.height
+    )
+    analysis.write_result(indices, Path(out_indices), config)
+    analysis.write_result(changes, Path(out_changes), config)
+    analysis.write_result(gainers, Path(out_gainers), config)
 
 
+@logged_job
 def displacement(
+    *,
     frame_path: Path,
     out_summary: Path,
     out_buffers: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """The displacement axis per event, measure and post window: the WDQ with its day-block
     bootstrap interval, the buffer networks' gains and the displacement class
@@ -436,30 +426,31 @@ def displacement(
     from takedowns import analysis
     from takedowns.displacement import BootstrapPlan, displacement_by
 
-    with job_log(log) as logger:
-        frame = pl.read_parquet(frame_path)
-        boot, rule = config["bootstrap"], config["verdict"]
-        plan = BootstrapPlan(
-            n_resamples=boot["resamples"],
-            block_days=boot["block_days"],
-            scheme=boot["block_scheme"],
-            confidence=1.0 - rule["alpha"],
-            persistence_correction=boot["persistence_correction"],
-        )
-        summary, buffers = displacement_by(
-            frame,
-            ["event_id", "measure", "post_days"],
-            plan=plan,
-            seed=boot["seed"],
-            max_gainers=rule["displaced_if_gainers_at_most"],
-            min_gains_hhi=rule["displaced_if_gains_hhi_at_least"],
-        )
-        logger.info("%d comparisons, %d buffer rows", summary.height, buffers.height)
-        analysis.write_result(summary, Path(out_summary), config)
-        analysis.write_result(buffers, Path(out_buffers), config)
+    frame = pl.read_parquet(frame_path)
+    boot, rule = config["bootstrap"], config["verdict"]
+    plan = BootstrapPlan(
+        n_resamples=boot["resamples"],
+        block_days=boot["block_days"],
+        scheme=boot["block_scheme"],
+        confidence=1.0 - rule["alpha"],
+        persistence_correction=boot["persistence_correction"],
+    )
+    summary, buffers = displacement_by(
+        frame,
+        ["event_id", "measure", "post_days"],
+        plan=plan,
+        seed=boot["seed"],
+        max_gainers=rule["displaced_if_gainers_at_most"],
+        min_gains_hhi=rule["displaced_if_gains_hhi_at_least"],
+    )
+    LOGGER.info("%d comparisons, %d buffer rows", summary.height, buffers.height)
+    analysis.write_result(summary, Path(out_summary), config)
+    analysis.write_result(buffers, Path(out_buffers), config)
 
 
+@logged_job
 def verdicts(
+    *,
     effects_csv: Path,
     displacement_csv: Path,
     calibration_csv: Path,
@@ -467,7 +458,6 @@ def verdicts(
     out_txt: Path,
     out_calibration: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Per event, the two-axis answer (:mod:`takedowns.verdicts`) from the primary volume fit
     and the primary displacement comparison, with the numbers that decided it; estimators
@@ -477,60 +467,58 @@ def verdicts(
     from takedowns import analysis
     from takedowns import verdicts as vd
 
-    with job_log(log) as logger:
-        rule = vd.rule_from_config(config)
-        fits = pl.read_csv(effects_csv, infer_schema_length=None).filter(
-            (pl.col("post_days") == rule.post_days) & (pl.col("family") == rule.family)
-        )
-        moves = pl.read_csv(displacement_csv, infer_schema_length=None).filter(
-            (pl.col("post_days") == rule.post_days)
-            & (pl.col("measure") == rule.displacement_measure)
-        )
-        evidence = []
-        for event in events(config):
-            fit = fits.filter(pl.col("event_id") == event.event_id)
-            usable = fit.height and fit["ci_low"][0] is not None
-            move = moves.filter(pl.col("event_id") == event.event_id)
-            evidence.append(
-                vd.EventEvidence(
-                    event_id=event.event_id,
-                    event_name=event.name,
-                    volume=vd.volume_from_effect(fit.row(0, named=True)) if usable else None,
-                    displacement=(
-                        vd.displacement_from_row(move.row(0, named=True)) if move.height else None
-                    ),
-                )
+    rule = vd.rule_from_config(config)
+    fits = pl.read_csv(effects_csv, infer_schema_length=None).filter(
+        (pl.col("post_days") == rule.post_days) & (pl.col("family") == rule.family)
+    )
+    moves = pl.read_csv(displacement_csv, infer_schema_length=None).filter(
+        (pl.col("post_days") == rule.post_days) & (pl.col("measure") == rule.displacement_measure)
+    )
+    evidence = []
+    for event in events(config):
+        fit = fits.filter(pl.col("event_id") == event.event_id)
+        usable = fit.height and fit["ci_low"][0] is not None
+        move = moves.filter(pl.col("event_id") == event.event_id)
+        evidence.append(
+            vd.EventEvidence(
+                event_id=event.event_id,
+                event_name=event.name,
+                volume=vd.volume_from_effect(fit.row(0, named=True)) if usable else None,
+                displacement=(
+                    vd.displacement_from_row(move.row(0, named=True)) if move.height else None
+                ),
             )
-        calibration = vd.read_calibration(calibration_csv, source=CALIBRATION_VERDICT)
-        answers = vd.decide_all(evidence, rule, calibration)
-        for answer in answers:
-            logger.info("%s", answer.explanation())
-        analysis.write_result(vd.answers_frame(answers, rule), Path(out_csv), config)
-        table = vd.calibration_table(pl.read_csv(calibration_csv), rule)
-        analysis.write_result(table, Path(out_calibration), config)
-        text = "\n\n".join(a.explanation() for a in answers) + "\n"
-        if is_synthetic(config):
-            text = f"{SYNTHETIC_LABEL}\n\n{text}"
-        Path(out_txt).write_text(text, encoding="utf-8")
+        )
+    calibration = vd.read_calibration(calibration_csv, source=CALIBRATION_VERDICT)
+    answers = vd.decide_all(evidence, rule, calibration)
+    for answer in answers:
+        LOGGER.info("%s", answer.explanation())
+    analysis.write_result(vd.answers_frame(answers, rule), Path(out_csv), config)
+    table = vd.calibration_table(pl.read_csv(calibration_csv), rule)
+    analysis.write_result(table, Path(out_calibration), config)
+    text = "\n\n".join(a.explanation() for a in answers) + "\n"
+    if is_synthetic(config):
+        text = f"{SYNTHETIC_LABEL}\n\n{text}"
+    Path(out_txt).write_text(text, encoding="utf-8")
 
 
+@logged_job
 def attribute_blocklists(
+    *,
     entries: Sequence[Path],
     episodes: Path,
     ip_country: Path,
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Listed entries x origin AS as of the snapshot day (a NULL origin holds unrouted space),
     with the registry country of each entry's first address that day.
 
     The most specific announcement wins inside an entry (takedowns.attribution).
     """
-    with job_log(log) as logger:
-        rows = _blocklist_attribution(entries, Path(episodes), Path(ip_country))
-        write_parquet(rows, Path(out), metadata=parquet_metadata(config))
-        logger.info("%d entry-origin rows from %d lists", rows.height, len(entries))
+    rows = _blocklist_attribution(entries, Path(episodes), Path(ip_country))
+    write_parquet(rows, Path(out), metadata=parquet_metadata(config))
+    LOGGER.info("%d entry-origin rows from %d lists", rows.height, len(entries))
 
 
 def _blocklist_attribution(
@@ -563,13 +551,14 @@ def _blocklist_attribution(
     return located.drop("day")
 
 
+@logged_job
 def published_comparison(
+    *,
     daily: Path,
     messages: Sequence[Path],
     cutoffs: Path,
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Our trap estimates beside the published figures (takedowns.comparison).
 
@@ -580,28 +569,27 @@ def published_comparison(
     from takedowns.comparison import arrival_windows, compare
     from takedowns.reference import load_published_figures, table_path
 
-    with job_log(log) as logger:
-        t0s = _cutoffs(Path(cutoffs))
-        pre_days = config["windows"]["pre_days"]
-        arrivals = (
-            pl.scan_parquet([str(p) for p in messages])
-            .select("arrival_time")
-            .filter(arrival_windows(t0s, pre_days))
-            .collect()
-        )
-        frame = compare(
-            load_published_figures(
-                table_path(config, "published_figures"), table_path(config, "events")
-            ),
-            pl.read_csv(daily, try_parse_dates=True),
-            arrivals,
-            t0s,
-            pre_days,
-        )
-        analysis.write_result(frame, Path(out), config)
-        logger.info(
-            "%d published figures, %d comparable, %d compared",
-            frame.height,
-            frame["comparable"].sum(),
-            frame["our_estimate"].is_not_null().sum(),
-        )
+    t0s = _cutoffs(Path(cutoffs))
+    pre_days = config["windows"]["pre_days"]
+    arrivals = (
+        pl.scan_parquet([str(p) for p in messages])
+        .select("arrival_time")
+        .filter(arrival_windows(t0s, pre_days))
+        .collect()
+    )
+    frame = compare(
+        load_published_figures(
+            table_path(config, "published_figures"), table_path(config, "events")
+        ),
+        pl.read_csv(daily, try_parse_dates=True),
+        arrivals,
+        t0s,
+        pre_days,
+    )
+    analysis.write_result(frame, Path(out), config)
+    LOGGER.info(
+        "%d published figures, %d comparable, %d compared",
+        frame.height,
+        frame["comparable"].sum(),
+        frame["our_estimate"].is_not_null().sum(),
+    )

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from takedowns.asrel import read_as_relationships
+from takedowns.joblog import logged_job
 from takedowns.jobs._common import _normalize_file
 
 
+@logged_job
 def normalize_as_relationships(
-    raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any], log: Path | None = None
+    *, raw: Path, out: Path, qc_out: Path, config: Mapping[str, Any]
 ) -> None:
     """Normalize one monthly serial-1 AS relationships file."""
-    _normalize_file(read_as_relationships, raw, out, qc_out, config, log)
+    _normalize_file(read_as_relationships, raw, out, qc_out, config)

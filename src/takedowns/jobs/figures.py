@@ -13,7 +13,7 @@ from takedowns.jobs._common import _cutoffs
 
 
 @logged_job
-def address_space_figure(table: Path, out: Path, config: Mapping[str, Any]) -> None:
+def address_space_figure(*, table: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the address-space figure from its results table."""
     from takedowns import figures  # seaborn is slow to import: only the figure jobs pay
 
@@ -24,7 +24,9 @@ def address_space_figure(table: Path, out: Path, config: Mapping[str, Any]) -> N
 
 
 @logged_job
-def spam_timeline_figure(daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]) -> None:
+def spam_timeline_figure(
+    *, daily: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]
+) -> None:
     """Draw the three-event spam timeline from its results tables."""
     from takedowns import figures
 
@@ -33,7 +35,7 @@ def spam_timeline_figure(daily: Path, cutoffs: Path, out: Path, config: Mapping[
 
 
 @logged_job
-def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[str, Any]) -> None:
+def forest_figure(*, effects: Path, comparison: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the forest plot of spam effects across the events."""
     from takedowns import figures
 
@@ -43,7 +45,7 @@ def forest_figure(effects: Path, comparison: Path, out: Path, config: Mapping[st
 
 
 @logged_job
-def answer_figure(verdicts: Path, out: Path, config: Mapping[str, Any]) -> None:
+def answer_figure(*, verdicts: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw the answer's two axes side by side for every event, in time order."""
     from takedowns import figures
 
@@ -51,7 +53,7 @@ def answer_figure(verdicts: Path, out: Path, config: Mapping[str, Any]) -> None:
 
 
 @logged_job
-def concentration_figure(changes: Path, out: Path, config: Mapping[str, Any]) -> None:
+def concentration_figure(*, changes: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw concentration before/after with bootstrap intervals."""
     from takedowns import figures
 
@@ -60,7 +62,7 @@ def concentration_figure(changes: Path, out: Path, config: Mapping[str, Any]) ->
 
 @logged_job
 def upstream_timeline_figure(
-    upstreams: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]
+    *, upstreams: Path, cutoffs: Path, out: Path, config: Mapping[str, Any]
 ) -> None:
     """Draw the per-event upstream timelines with the cut-offs marked."""
     from takedowns import figures
@@ -74,7 +76,7 @@ def upstream_timeline_figure(
 
 
 @logged_job
-def blocklist_space_figure(space: Path, out: Path, config: Mapping[str, Any]) -> None:
+def blocklist_space_figure(*, space: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Draw listed space by origin over time around each event."""
     from takedowns import figures
 

@@ -7,19 +7,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from takedowns.joblog import job_log
+from takedowns.joblog import LOGGER, logged_job
 from takedowns.qc import FileQC, enforce_gap_limit
 
 
-def check_gaps(record: Path, out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
+@logged_job
+def check_gaps(*, record: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Apply ``qc.max_missing_share`` to a stage's gap record and write it where QC reads it."""
     from takedowns.qc import check_gap_record
 
-    with job_log(log) as logger:
-        qc = check_gap_record(Path(record), Path(out), float(config["qc"]["max_missing_share"]))
-        logger.info(
-            "%s: %d of %d present %s", qc.source_file, qc.records_kept, qc.records_read, qc.note
-        )
+    qc = check_gap_record(Path(record), Path(out), float(config["qc"]["max_missing_share"]))
+    LOGGER.info(
+        "%s: %d of %d present %s", qc.source_file, qc.records_kept, qc.records_read, qc.note
+    )
 
 
 def _write_gaps(

@@ -9,12 +9,13 @@ from urllib.parse import urlsplit
 
 from takedowns.fetch import fetch
 from takedowns.fetch_policy import policy_for_url
-from takedowns.joblog import job_log
+from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import CHECKSUMS
 from takedowns.ledger import truncated_at_source_error
 
 
-def download(url: str, out: Path, config: Mapping[str, Any], log: Path | None = None) -> None:
+@logged_job
+def download(*, url: str, out: Path, config: Mapping[str, Any]) -> None:
     """Download ``url`` to its raw path (through the mirror when configured).
 
     Reads ``download``, ``mirror``, ``qc`` and ``routing``. A file the source serves truncated
@@ -22,29 +23,28 @@ def download(url: str, out: Path, config: Mapping[str, Any], log: Path | None = 
     ``qc.allow_partial_files`` and ``routing.allow_missing_files``, unless one of them allows
     it (the second only for a routing file).
     """
-    with job_log(log) as logger:
-        policy, bucket = policy_for_url(url, config["download"])
-        result = fetch(
-            url,
-            Path(out),
-            mirror=config["mirror"],
-            policy=policy,
-            checksums=CHECKSUMS,
-            rate_key=bucket,
-        )
-        logger.info(
-            "%s -> %s (%d bytes, sha256 %s, %s%s)",
-            result.fetched_url,
-            out,
-            result.bytes,
-            result.sha256,
-            result.status,
-            ", already here" if result.reused else "",
-        )
-        if result.status == "truncated_at_source":
-            if not _truncated_allowed(url, config):
-                raise truncated_at_source_error(url)
-            logger.warning("%s: truncated at the source; kept as the config allows", url)
+    policy, bucket = policy_for_url(url, config["download"])
+    result = fetch(
+        url,
+        Path(out),
+        mirror=config["mirror"],
+        policy=policy,
+        checksums=CHECKSUMS,
+        rate_key=bucket,
+    )
+    LOGGER.info(
+        "%s -> %s (%d bytes, sha256 %s, %s%s)",
+        result.fetched_url,
+        out,
+        result.bytes,
+        result.sha256,
+        result.status,
+        ", already here" if result.reused else "",
+    )
+    if result.status == "truncated_at_source":
+        if not _truncated_allowed(url, config):
+            raise truncated_at_source_error(url)
+        LOGGER.warning("%s: truncated at the source; kept as the config allows", url)
 
 
 def _truncated_allowed(url: str, config: Mapping[str, Any]) -> bool:
@@ -57,11 +57,11 @@ def _truncated_allowed(url: str, config: Mapping[str, Any]) -> bool:
     return routing_file and bool((config.get("routing") or {}).get("allow_missing_files"))
 
 
+@logged_job
 def write_settings(
+    *,
     settings: Mapping[str, Any],
     out: Path,
-    log: Path | None = None,
-    *,
     made_by_rule: Sequence[str] = (),
 ) -> None:
     """Write the config a rule behind a checkpoint reads, as JSON, and remove that rule's
@@ -73,17 +73,16 @@ def write_settings(
     import json
 
     text = json.dumps(settings, sort_keys=True, indent=1) + "\n"
-    with job_log(log) as logger:
-        out = Path(out)
-        if out.exists() and out.read_text(encoding="utf-8") == text:
-            logger.info("%s: settings unchanged", out)
-            return
-        removed = 0
-        for pattern in made_by_rule:
-            for path in Path().glob(pattern):
-                if path.is_file():
-                    path.unlink()
-                    removed += 1
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        logger.info("%s: new settings; %d outputs made with others removed", out, removed)
+    out = Path(out)
+    if out.exists() and out.read_text(encoding="utf-8") == text:
+        LOGGER.info("%s: settings unchanged", out)
+        return
+    removed = 0
+    for pattern in made_by_rule:
+        for path in Path().glob(pattern):
+            if path.is_file():
+                path.unlink()
+                removed += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    LOGGER.info("%s: new settings; %d outputs made with others removed", out, removed)

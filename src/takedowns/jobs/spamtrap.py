@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from takedowns.joblog import job_log
+from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import CHECKSUMS, _check_qc, _normalize_file, _source_name
 from takedowns.jobs.sources import download
 from takedowns.ledger import verify_raw
@@ -22,13 +22,13 @@ from takedowns.tables import write_parquet
 # The spam trap and registry delegations
 
 
+@logged_job
 def normalize_spam_archive(
+    *,
     raw: Path,
     out: Path,
     qc_out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
-    *,
     exchangers_out: Path | None = None,
 ) -> None:
     """Stream one yearly spam-trap archive into spam_messages and write its QC record.
@@ -39,55 +39,56 @@ def normalize_spam_archive(
     """
     from takedowns import spamtrap
 
-    with job_log(log) as logger:
-        sha = verify_raw(Path(raw), CHECKSUMS)
-        s = config["spamtrap"]
-        qc = spamtrap.normalize_archive(
-            Path(raw),
-            Path(out),
-            source_file=_source_name(raw),
-            exchanger_pattern=s["exchanger_pattern"],
-            max_header_bytes=s["max_header_bytes"],
-            time_disagreement_minutes=s["time_disagreement_minutes"],
-            min_exchanger_share=s["min_exchanger_share"],
-            max_skipped=config["qc"]["max_malformed_records"],
-            metadata=parquet_metadata(config, source=_source_name(raw)),
-            exchangers_out=None if exchangers_out is None else Path(exchangers_out),
-        )
-        qc.sha256 = sha
-        qc.write(Path(qc_out))
-        logger.info(
-            "%s: read %d, kept %d, skipped %s; %s",
-            raw,
-            qc.records_read,
-            qc.records_kept,
-            qc.skipped or "none",
-            qc.note,
-        )
+    sha = verify_raw(Path(raw), CHECKSUMS)
+    s = config["spamtrap"]
+    qc = spamtrap.normalize_archive(
+        Path(raw),
+        Path(out),
+        source_file=_source_name(raw),
+        exchanger_pattern=s["exchanger_pattern"],
+        max_header_bytes=s["max_header_bytes"],
+        time_disagreement_minutes=s["time_disagreement_minutes"],
+        min_exchanger_share=s["min_exchanger_share"],
+        max_skipped=config["qc"]["max_malformed_records"],
+        metadata=parquet_metadata(config, source=_source_name(raw)),
+        exchangers_out=None if exchangers_out is None else Path(exchangers_out),
+    )
+    qc.sha256 = sha
+    qc.write(Path(qc_out))
+    LOGGER.info(
+        "%s: read %d, kept %d, skipped %s; %s",
+        raw,
+        qc.records_read,
+        qc.records_kept,
+        qc.skipped or "none",
+        qc.note,
+    )
 
 
+@logged_job
 def normalize_delegated(
+    *,
     raw: Path,
     out: Path,
     qc_out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
     note: str = "",
 ) -> None:
     """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record
     (``note``: how the file was found)."""
     from takedowns import delegations
 
-    _normalize_file(delegations.read_delegated, raw, out, qc_out, config, log, note)
+    _normalize_file(delegations.read_delegated, raw, out, qc_out, config, note)
 
 
+@logged_job
 def delegated_month(
+    *,
     registry: str,
     month: str,
     out: Path,
     qc_out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Find one registry month's delegated file in the registry's directory listings (the
     file nearest the 1st, :func:`takedowns.delegations.discover_delegated`), download (or
@@ -100,41 +101,41 @@ def delegated_month(
 
     def fetch_raw(url: str) -> Path:
         raw = Path(raw_path(url))
-        download(url, raw, config)
+        download(url=url, out=raw, config=config)
         return raw
 
-    with job_log(log) as logger:
-        src = config["sources"]["rir_delegated"]
-        first = dt.datetime.strptime(month, "%Y%m").date()
-        found = delegations.discover_delegated(
-            registry, first, src["directories"][registry], src["max_age_days"], fetch_raw
-        )
-        logger.info("%s", found.note)
-        raw: Path | None = None
-        if found.chosen is not None:
-            try:
-                raw = fetch_raw(found.chosen.url)
-            except HTTPStatusError as exc:
-                if exc.status not in delegations.NOT_THERE:
-                    raise
-        if raw is None:
-            url = found.chosen.url if found.chosen else f"{registry} {first:%Y-%m}"
-            qc = delegations.missing_month_qc(f"{registry}/{month}", url)
-            qc.note = f"{qc.note}; {found.note}"
-            meta = parquet_metadata(config, source=qc.source_file)
-            write_parquet(delegations.empty_table(), Path(out), metadata=meta)
-            qc.write(Path(qc_out))
-            logger.warning("%s", qc.note)
-            return
-        normalize_delegated(raw, out, qc_out, config, note=found.note)
+    src = config["sources"]["rir_delegated"]
+    first = dt.datetime.strptime(month, "%Y%m").date()
+    found = delegations.discover_delegated(
+        registry, first, src["directories"][registry], src["max_age_days"], fetch_raw
+    )
+    LOGGER.info("%s", found.note)
+    raw: Path | None = None
+    if found.chosen is not None:
+        try:
+            raw = fetch_raw(found.chosen.url)
+        except HTTPStatusError as exc:
+            if exc.status not in delegations.NOT_THERE:
+                raise
+    if raw is None:
+        url = found.chosen.url if found.chosen else f"{registry} {first:%Y-%m}"
+        qc = delegations.missing_month_qc(f"{registry}/{month}", url)
+        qc.note = f"{qc.note}; {found.note}"
+        meta = parquet_metadata(config, source=qc.source_file)
+        write_parquet(delegations.empty_table(), Path(out), metadata=meta)
+        qc.write(Path(qc_out))
+        LOGGER.warning("%s", qc.note)
+        return
+    normalize_delegated(raw=raw, out=out, qc_out=qc_out, config=config, note=found.note)
 
 
+@logged_job
 def ip_country(
+    *,
     tables: Sequence[Path],
     qc_paths: Sequence[Path],
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
     gaps_out: Path | None = None,
 ) -> None:
     """Stack the monthly delegation tables into ip_country with validity periods; write the
@@ -142,41 +143,40 @@ def ip_country(
     ``qc.max_missing_share`` is applied to it by :func:`check_gaps`)."""
     from takedowns import delegations
 
-    with job_log(log) as logger:
-        gaps, missing = delegations.month_gaps([Path(p) for p in qc_paths])
-        logger.info("%d registry months, %d missing %s", gaps.records_read, len(missing), gaps.note)
-        if gaps_out is not None:
-            gaps.write(Path(gaps_out))
-        _check_qc([p for p in qc_paths if read_qc(Path(p)).status != "missing"], config)
-        frame = delegations.build_ip_country(
-            [pl.read_parquet(p) for p in tables],
-            max_age_days=config["sources"]["rir_delegated"]["max_age_days"],
-        )
-        write_parquet(frame, Path(out), metadata=parquet_metadata(config))
-        logger.info("%d files -> %d ranges", len(tables), frame.height)
+    gaps, missing = delegations.month_gaps([Path(p) for p in qc_paths])
+    LOGGER.info("%d registry months, %d missing %s", gaps.records_read, len(missing), gaps.note)
+    if gaps_out is not None:
+        gaps.write(Path(gaps_out))
+    _check_qc([p for p in qc_paths if read_qc(Path(p)).status != "missing"], config)
+    frame = delegations.build_ip_country(
+        [pl.read_parquet(p) for p in tables],
+        max_age_days=config["sources"]["rir_delegated"]["max_age_days"],
+    )
+    write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+    LOGGER.info("%d files -> %d ranges", len(tables), frame.height)
 
 
+@logged_job
 def attribute_spam(
+    *,
     messages: Path,
     qc_path: Path,
     episodes: Path,
     ip_country: Path,
     out: Path,
     config: Mapping[str, Any],
-    log: Path | None = None,
 ) -> None:
     """Attribute one year's spam relays to origin AS(es) and country as of their day."""
     from takedowns import spamtrap
 
-    with job_log(log) as logger:
-        _check_qc([qc_path], config)
-        frame = spamtrap.attribute_messages(
-            pl.read_parquet(messages), pl.read_parquet(episodes), pl.read_parquet(ip_country)
-        )
-        write_parquet(frame, Path(out), metadata=parquet_metadata(config))
-        logger.info(
-            "%s: %d messages, %d routed",
-            messages,
-            frame.height,
-            int((frame["origins"].list.len() > 0).sum()),
-        )
+    _check_qc([qc_path], config)
+    frame = spamtrap.attribute_messages(
+        pl.read_parquet(messages), pl.read_parquet(episodes), pl.read_parquet(ip_country)
+    )
+    write_parquet(frame, Path(out), metadata=parquet_metadata(config))
+    LOGGER.info(
+        "%s: %d messages, %d routed",
+        messages,
+        frame.height,
+        int((frame["origins"].list.len() > 0).sum()),
+    )
