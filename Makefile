@@ -7,10 +7,11 @@ CORES  ?= all
 DEMO_DIR  ?= demo
 DEMO_PORT ?= 8765
 
-.PHONY: help setup reproduce test demo lint format lock bench release clean-demo check-config verify calibrate
+.PHONY: help setup reproduce test demo lint format lock bench release clean-demo check-config verify calibrate plan
 
 help:
 	@echo "make reproduce   the full study from the real archives (needs internet)"
+	@echo "make plan [CONFIGFILES=...]  files, bytes, core-hours and wall time of a run, before it (needs internet; --estimate: offline)"
 	@echo "make verify      re-hash every raw file against data/raw/SHA256SUMS (names each changed one)"
 	@echo "make test        the whole test suite, offline"
 	@echo "make demo        the whole workflow offline against a generated, SYNTHETIC archive mirror"
@@ -39,6 +40,11 @@ check-config: $(STAMP)
 # naming each file whose bytes changed since it was recorded.
 verify: $(STAMP)
 	$(BIN)/python -m takedowns.ledger verify data/raw/SHA256SUMS
+
+# Files, bytes, core-hours and disk per source and stage, and the wall time at 1, 16 and
+# 256 cores, from the listings the run reads anyway: results/plan.csv, results/plan_shape.csv.
+plan: $(STAMP)
+	$(BIN)/python -m takedowns.plan $(if $(CONFIGFILES),--config $(CONFIGFILES))
 
 # A progress line per stage; Snakemake's own output in logs/snakemake-console.log
 # (make reproduce VERBOSE=1 shows all of it).

@@ -4,6 +4,7 @@
 ``demo``           the whole workflow offline against a generated, SYNTHETIC mirror (``make demo``)
 ``check-config``   config files checked as the workflow reads them (``make check-config``)
 ``verify``         every raw file re-hashed against ``data/raw/SHA256SUMS`` (``make verify``)
+``plan``           files, bytes, core-hours and wall time of a run, before it (``make plan``)
 ``calibrate``      the calibration study of the intervals on simulated series (``make calibrate``)
 ``release``        processed data, results and checksums as one archive (``make release``)
 ``serve-mirror``   serve a local archive tree on loopback, laid out as ``<host>/<path>``
@@ -25,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "demo": ("takedowns.demo", (), "run the whole workflow on a generated SYNTHETIC mirror"),
     "check-config": ("takedowns.config", (), "check config files (YAML line, key) before a run"),
     "verify": ("takedowns.ledger", ("verify",), "re-hash raw files against SHA256SUMS"),
+    "plan": ("takedowns.plan", (), "the run's files, bytes, core-hours and wall time"),
     "calibrate": ("takedowns.calibration", (), "calibration study of the intervals"),
     "release": ("takedowns.release", (), "one archive of processed data and results"),
     "serve-mirror": ("takedowns.mirror.server", (), "serve an archive tree on loopback"),

@@ -781,6 +781,46 @@ def _failure(url: str, transfer: _Transfer, problem: str) -> str:
     return f"{url}{via}: {problem} after {attempts} attempt{'s' if attempts != 1 else ''}"
 
 
+def head_size(
+    url: str,
+    *,
+    mirror: str | None = None,
+    policy: DownloadPolicy = DEFAULT_POLICY,
+    ratelimit_dir: Path | None = None,
+    rate_key: str | None = None,
+) -> int | None:
+    """The ``Content-Length`` a HEAD request for ``url`` announces, or None without one.
+
+    Sent like a download: through the mirror rule, the host's rate limit (``rate_key``, in
+    ``ratelimit_dir``, default ``data/raw/.ratelimit``) and the policy's retries; redirects
+    are followed (on the mirror). A final status other than 200 is HTTPStatusError naming
+    the URL, a failed request DownloadError.
+    """
+    host = urlsplit(url).hostname
+    if not host:
+        raise ValueError(f"not an absolute URL: {url!r}")
+    limit = None
+    if policy.requests_per_minute:
+        directory = ratelimit_dir or DEFAULT_RATELIMIT_DIR
+        limit = HostRateLimit(directory, rate_key or host, policy.min_interval_seconds)
+    gate = _Gate(limit)
+    target = mirror_url(url, mirror)
+    via = f" (asked as {target})" if target != url else ""
+    deadline = time.monotonic() + policy.deadline_seconds
+    try:
+        with _session(policy, gate, policy.retries, mirror, deadline) as session:
+            resp = session.head(target, timeout=policy.timeout_seconds, allow_redirects=True)
+    except requests.RequestException as exc:
+        raise DownloadError(f"{url}{via}: HEAD failed: {_one_line(exc)}") from exc
+    if resp.status_code != 200:
+        raise HTTPStatusError(
+            f"{url}{via}: HEAD answered HTTP {resp.status_code} {resp.reason}".strip(),
+            resp.status_code,
+            resp.headers,
+        )
+    return _int_or_none(resp.headers.get("Content-Length"))
+
+
 # --------------------------------------------------------------------------------------------
 # CLI
 
