@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import yaml
+if TYPE_CHECKING:
+    import jsonschema
+
+# jsonschema and yaml are imported where they are used: a routing job that only reads
+# ``parse_utc`` does not load them
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
@@ -58,6 +62,8 @@ def read_yaml(path: Path | str) -> Any:
 
     An empty file reads as ``{}``.
     """
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
@@ -92,10 +98,23 @@ def _with_defaults(validator_class: type[jsonschema.protocols.Validator]) -> Any
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
+    import jsonschema
+
     return jsonschema.validators.extend(validator_class, {"properties": fill_then_validate})
 
 
-_FillingValidator = _with_defaults(jsonschema.Draft202012Validator)
+@functools.cache
+def _filling_validator() -> Any:
+    """The Draft 2020-12 validator that fills defaults (built on first use)."""
+    import jsonschema
+
+    return _with_defaults(jsonschema.Draft202012Validator)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_FillingValidator":
+        return _filling_validator()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def schema_defaults(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -103,7 +122,7 @@ def schema_defaults(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     and tests: the workflow fills defaults through :func:`validate_config`)."""
     schema = load_schema() if schema is None else schema
     filled: dict[str, Any] = {}
-    for error in _FillingValidator(schema).iter_errors(filled):
+    for error in _filling_validator()(schema).iter_errors(filled):
         del error  # required keys without defaults are reported by validate_config, not here
     return filled
 
@@ -113,7 +132,7 @@ def filled(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, 
     filled in, for a value the config may leave out altogether (e.g. an event's entry under
     ``scenario``)."""
     out = copy.deepcopy(dict(instance))
-    for error in _FillingValidator(schema).iter_errors(out):
+    for error in _filling_validator()(schema).iter_errors(out):
         raise ConfigError(f"{error.message} (in {dict(instance)!r})")
     return out
 
@@ -162,7 +181,7 @@ def validate_config(
     with one line for the first problem found, else return."""
     schema = load_schema() if schema is None else schema
     _leave_out_null_events(config)
-    validator = _FillingValidator(schema)
+    validator = _filling_validator()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         deepest = max(errors, key=lambda e: len(e.absolute_path))

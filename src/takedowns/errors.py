@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from requests.structures import CaseInsensitiveDict
+# requests is imported by the one class that needs it: a job that only checks raw files
+# (takedowns.ledger) does not load the HTTP stack
 
 
 class DownloadError(RuntimeError):
@@ -23,6 +24,8 @@ class HTTPStatusError(DownloadError):
     """
 
     def __init__(self, message: str, status: int, headers: Mapping[str, str] | None = None) -> None:
+        from requests.structures import CaseInsensitiveDict
+
         super().__init__(message)
         self.status = status
         self.headers: Mapping[str, str] = CaseInsensitiveDict(headers or {})

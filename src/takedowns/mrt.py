@@ -9,6 +9,12 @@ the two run on two cores). The parser's output is then checked against that coun
 truncated archive, an unknown record type, a malformed record or a parser that stops early
 never yields a silently short table (see that module for why this is needed).
 
+In a RIB, the plain TABLE_DUMP IPv4 entries (one AS_PATH of AS_SEQUENCE/AS_SET segments, no
+AS4_PATH, no confederation segment: nearly every entry of a TABLE_DUMP v1 dump) are turned
+into rows directly from the checked records' bytes, with the values the parser gives for
+them (:func:`_direct_frame`); the other records still go to the parser, and the rows keep
+the records' order. The count check covers both.
+
 Which elements are kept:
 
 * with ``keep_all``, every IPv4 element;
@@ -38,7 +44,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -88,6 +94,8 @@ PEER_SCHEMA: dict[str, pl.DataType] = {
 MALFORMED_REASONS = ("records_malformed", "bytes_trailing_garbage")
 #: Files at least this large (compressed) are walked in a child process, in parallel.
 PARALLEL_FROM_BYTES = 4 << 20
+#: A RIB's checked records are turned into rows this many bytes at a time.
+RIB_CHUNK_BYTES = 4 << 20
 _FILE_TIME_RE = re.compile(r"(\d{8})\.(\d{4})")
 _SRC_DIR = Path(takedowns.__file__).resolve().parents[1]
 
@@ -321,6 +329,271 @@ def _parse_stream(
     return returned
 
 
+def _dotted(values: np.ndarray) -> pl.Expr:
+    """IPv4 addresses (uint32 values) as dotted text, as pybgpkit-parser writes them."""
+    octets = [pl.lit(pl.Series((values >> s) & 255)).cast(pl.String) for s in (24, 16, 8, 0)]
+    return pl.concat_str(octets, separator=".")
+
+
+def _direct_frame(buf: np.ndarray, off: np.ndarray, ts: np.ndarray, entries: Any) -> pl.DataFrame:
+    """The raw element frame (as :func:`_raw_frame`) of plain TABLE_DUMP IPv4 entries, built
+    from the record bytes: the record time, peer, prefix as stored (host bits kept) and the
+    AS path text (AS_SEQUENCE members joined by spaces, AS_SET members as ``{a,b}``, segments
+    joined by spaces; ``""`` for an empty AS_PATH, null without one), as the parser gives them.
+    ``off`` and ``ts`` are those of the entries; ``entries`` is their
+    :func:`takedowns.mrt_fast.table_dump_v4` result with segments (every entry plain)."""
+    import numpy as np
+
+    from takedowns.mrt_fast import _u16, _u32, asns_at
+
+    body = off + 12
+    m = len(off)
+    asn = pl.Series(asns_at(buf, entries.seg_at, entries.seg_n)).cast(pl.String)
+    members = _lists(np.cumsum(entries.seg_n), asn)
+    segments = pl.DataFrame({"m": members, "t": entries.seg_type}).select(
+        pl.when(pl.col("t") == 1)
+        .then(pl.concat_str(pl.lit("{"), pl.col("m").list.join(","), pl.lit("}")))
+        .otherwise(pl.col("m").list.join(" "))
+        .alias("s")
+    )["s"]
+    paths = _lists(np.cumsum(np.bincount(entries.seg_rec, minlength=m)), segments)
+    plen = buf[body + 8].astype("int64")
+    frame = pl.DataFrame(
+        {
+            "ts": ts.astype("float64"),
+            "peer_asn": _u16(buf, body + 18).astype("uint32"),
+            "path": paths,
+            "has_path": entries.has_path,
+        }
+    )
+    return frame.select(
+        "ts",
+        elem_type=pl.lit("A", pl.String),
+        peer_ip=_dotted(_u32(buf, body + 14)),
+        peer_asn="peer_asn",
+        prefix=pl.concat_str(
+            [_dotted(_u32(buf, body + 4)), pl.lit(pl.Series(plen)).cast(pl.String)],
+            separator="/",
+        ),
+        as_path_text=pl.when("has_path").then(pl.col("path").list.join(" ")),
+    )
+
+
+def _lists(ends: np.ndarray, values: pl.Series) -> pl.Series:
+    """A list Series whose i-th list holds ``values[ends[i-1]:ends[i]]`` (through pyarrow's
+    list layout; numpy arrays are not handed to pyarrow, which would load pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.concatenate(([0], ends)).astype(np.int64)
+    index = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
+    return pl.from_arrow(pa.LargeListArray.from_arrays(index, values.to_arrow()))  # type: ignore[return-value]
+
+
+def _records_of(data: bytes) -> tuple[list[int], int]:
+    """Offsets of the complete MRT records in ``data`` and where the first incomplete one
+    starts."""
+    from takedowns.mrt_walk import _HDR
+
+    offsets, pos, n, hdr = [], 0, len(data), _HDR.unpack_from
+    while pos + 12 <= n:
+        end = pos + 12 + hdr(data, pos)[3]
+        if end > n:
+            break
+        offsets.append(pos)
+        pos = end
+    return offsets, pos
+
+
+def _stream_pieces(fh: Any, threaded: bool) -> Iterator[bytes]:
+    """The bytes of ``fh`` as they come; from a pipe, a thread keeps reading while the
+    caller works, so the walk writing into it does not wait."""
+    if not threaded:
+        while piece := fh.read(1 << 22):
+            yield piece
+        return
+    import queue
+    import threading
+
+    # at most 256 pieces of at most 64 KiB wait: 16 MiB, however far the walk runs ahead
+    pieces: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=256)
+    done = threading.Event()
+
+    def pump() -> None:
+        try:
+            while not done.is_set():
+                piece = fh.read(1 << 16)
+                pieces.put(piece)
+                if not piece:
+                    return
+        except BaseException as exc:  # handed to the reading thread
+            pieces.put(exc)
+
+    thread = threading.Thread(target=pump, name="mrt-stream", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pieces.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        done.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                pieces.get_nowait()
+
+
+def _parse_rib_stream(
+    path: str,
+    sink: _Sink,
+    *,
+    workdir: Path,
+    name: str,
+    kind: str,
+    collector: str,
+    watch: Watch | None,
+    batch_rows: int,
+    close_fd: int | None = None,
+) -> int:
+    """:func:`_parse_stream` for a RIB: the plain TABLE_DUMP IPv4 entries among the checked
+    records (the common case of a TABLE_DUMP v1 RIB) become rows directly, the others
+    (AS4_PATH rewrites, TABLE_DUMP_V2 records with the latest PEER_INDEX_TABLE before them)
+    go to pybgpkit-parser, a chunk of records at a time, and the rows keep the records'
+    order. Returns the number of elements read, as :func:`_parse_stream`."""
+    import numpy as np
+
+    from takedowns.mrt_fast import headers, table_dump_v4
+
+    threaded = close_fd is not None
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+    finally:
+        if close_fd is not None:
+            os.close(close_fd)  # the reader holds its own descriptor
+    returned = 0
+    pit = b""  # the latest PEER_INDEX_TABLE record, for the parser's next chunk
+    carry = b""
+    try:
+        pending: list[bytes] = []
+        size = 0
+        for piece in _with_end(_stream_pieces(fh, threaded)):
+            if piece:
+                pending.append(piece)
+                size += len(piece)
+                if size < RIB_CHUNK_BYTES:
+                    continue
+            data = carry + b"".join(pending)
+            pending, size = [], 0
+            offsets, stop = _records_of(data)
+            carry = data[stop:]
+            if not offsets:
+                continue
+            buf = np.frombuffer(data, dtype=np.uint8)
+            off = np.array(offsets, dtype=np.int64)
+            ts, typ, sub, length = headers(buf, off)
+            direct = np.zeros(len(off), dtype=bool)
+            found = None
+            cand = np.flatnonzero((typ == 12) & (sub == 1))
+            mixed_ok = bool(np.isin(typ, (12, 16)).all())
+            if cand.size and mixed_ok:
+                found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
+                empty_set = found.seg_rec[(found.seg_type == 1) & (found.seg_n == 0)]
+                found.plain[empty_set] = False
+                direct[cand[found.plain]] = True
+            others = np.flatnonzero(~direct)
+            frames = []
+            if direct.any():
+                assert found is not None
+                keep = found.plain
+                sub_entries = _select_entries(found, keep)
+                rows = _direct_frame(buf, off[cand[keep]], ts[cand[keep]], sub_entries)
+                frames.append(rows.with_columns(_k=pl.Series(cand[keep])))
+            if others.size:
+                parsed = _parse_records(
+                    data, off[others], length[others], pit, workdir / "chunk.mrt", name
+                )
+                if frames and parsed.height != others.size:
+                    raise MalformedInput(
+                        f"{name}: pybgpkit-parser returned {parsed.height} IPv4 elements from "
+                        f"{others.size} TABLE_DUMP entries that hold one each"
+                    )
+                if frames:
+                    parsed = parsed.with_columns(_k=pl.Series(others))
+                frames.append(parsed)
+                pits = np.flatnonzero((typ == 13) & (sub == 1))
+                if pits.size:
+                    k = int(pits[-1])
+                    pit = data[offsets[k] : offsets[k] + 12 + int(length[k])]
+            raw = frames[0] if len(frames) == 1 else pl.concat(frames).sort("_k")
+            if "_k" in raw.columns:
+                raw = raw.drop("_k")
+            returned += raw.height
+            for start in range(0, raw.height, batch_rows):
+                sink.write(
+                    elements_frame(
+                        raw.slice(start, batch_rows),
+                        kind=kind,
+                        collector=collector,
+                        source_file=name,
+                        watch=watch,
+                    )
+                )
+    finally:
+        fh.close()  # a walk still writing sees EPIPE
+    return returned
+
+
+def _with_end(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """``pieces``, then one empty piece (the end of the stream)."""
+    yield from pieces
+    yield b""
+
+
+def _select_entries(found: Any, keep: np.ndarray) -> Any:
+    """``found`` restricted to the entries where ``keep`` is True (segments renumbered)."""
+    import numpy as np
+
+    from takedowns.mrt_fast import Entries
+
+    index = np.cumsum(keep) - 1
+    seg_ok = keep[found.seg_rec]
+    return Entries(
+        plain=found.plain[keep],
+        hit=found.hit[keep],
+        peer_ip=found.peer_ip[keep],
+        peer_as=found.peer_as[keep],
+        seg_rec=index[found.seg_rec[seg_ok]],
+        seg_type=found.seg_type[seg_ok],
+        seg_n=found.seg_n[seg_ok],
+        seg_at=found.seg_at[seg_ok],
+        has_path=found.has_path[keep],
+    )
+
+
+def _parse_records(
+    data: bytes, off: np.ndarray, length: np.ndarray, pit: bytes, tmp: Path, name: str
+) -> pl.DataFrame:
+    """pybgpkit-parser's IPv4 elements of the records at ``off`` (after ``pit``, the
+    PEER_INDEX_TABLE that TABLE_DUMP_V2 records refer to), as a raw frame."""
+    from pybgpkit_parser import Parser
+
+    mv = memoryview(data)
+    with open(tmp, "wb") as out:
+        out.write(pit)
+        for o, n in zip(off.tolist(), length.tolist(), strict=True):
+            out.write(mv[o : o + 12 + n])
+    try:
+        elements = list(Parser(str(tmp), filters={"ip_version": "4"}))
+    except BaseException as exc:  # pyo3 raises PanicException (a BaseException)
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise MalformedInput(f"{name}: pybgpkit-parser failed ({exc})") from exc
+    return _raw_frame(elements)
+
+
 # --------------------------------------------------------------------------------------------
 # One file
 
@@ -517,16 +790,18 @@ def normalize_mrt(
             returned = 0
             if not (walker.result and walker.result.fatal):
                 fd, walker.read_fd = walker.read_fd, None
-                returned = _parse_stream(
-                    stream,
-                    sink,
-                    name=name,
-                    kind=kind,
-                    collector=collector,
-                    watch=keep,
-                    batch_rows=batch_rows,
-                    close_fd=fd,
-                )
+                how = {
+                    "name": name,
+                    "kind": kind,
+                    "collector": collector,
+                    "watch": keep,
+                    "batch_rows": batch_rows,
+                    "close_fd": fd,
+                }
+                if kind == "rib":
+                    returned = _parse_rib_stream(stream, sink, workdir=workdir, **how)
+                else:
+                    returned = _parse_stream(stream, sink, **how)
             result = walker.finish(name)
             if result.fatal:
                 raise MalformedInput(f"{name}: {result.fatal}")

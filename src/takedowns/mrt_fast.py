@@ -33,6 +33,14 @@ class Entries:
     hit: np.ndarray  # bool per given record: a watched ASN or range (plain ones only)
     peer_ip: np.ndarray  # uint32 per given record
     peer_as: np.ndarray  # int64 per given record
+    #: the AS_PATH segments of the plain entries, in path order within each entry: the
+    #: entry's index, the segment type, its ASN count and the offset of its first ASN
+    #: (filled with ``segments=True``); and whether each entry has an AS_PATH attribute
+    seg_rec: np.ndarray | None = None
+    seg_type: np.ndarray | None = None
+    seg_n: np.ndarray | None = None
+    seg_at: np.ndarray | None = None
+    has_path: np.ndarray | None = None
 
 
 def _u16(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -65,9 +73,11 @@ def table_dump_v4(
     watched: Sequence[int] | None,
     starts: np.ndarray | None,
     ends: np.ndarray | None,
+    segments: bool = False,
 ) -> Entries:
     """Check the TABLE_DUMP IPv4 entries at ``offsets`` (records of ``lengths`` body bytes,
-    all complete within ``buf``); see the module docstring."""
+    all complete within ``buf``); see the module docstring. ``segments``: also return the
+    AS_PATH segments of the plain entries (for building their columns directly)."""
     m = len(offsets)
     body = offsets + 12
     stop = body + lengths
@@ -114,6 +124,7 @@ def table_dump_v4(
     seg_rec: list[np.ndarray] = []
     seg_at: list[np.ndarray] = []
     seg_n: list[np.ndarray] = []
+    seg_type_of: list[np.ndarray] = []
     j = path_start.copy()
     active = np.flatnonzero(ok & (path_start >= 0) & (path_start < path_end))
     while active.size:
@@ -132,6 +143,7 @@ def table_dump_v4(
         seg_rec.append(keep)
         seg_at.append(at[good] + 2)
         seg_n.append(count[good])
+        seg_type_of.append(seg_type[good])
         j[keep] = nxt[good]
         active = keep[j[keep] < path_end[keep]]
 
@@ -154,12 +166,35 @@ def table_dump_v4(
         idx = np.searchsorted(starts, last, side="right") - 1
         hit |= (idx >= 0) & (ends[np.clip(idx, 0, None)] >= prefix)
     hit &= ok
-    return Entries(
+    entries = Entries(
         plain=ok,
         hit=hit,
         peer_ip=_u32(buf, safe + 14),
         peer_as=_u16(buf, safe + 18),
     )
+    if segments:
+        empty = np.zeros(0, dtype=np.int64)
+        rec = np.concatenate(seg_rec) if seg_rec else empty
+        # segments were found one position at a time: a stable sort by entry puts each
+        # entry's segments in path order; those of entries found bad later are dropped
+        order = np.argsort(rec, kind="stable")
+        order = order[ok[rec[order]]]
+        entries.seg_rec = rec[order]
+        entries.seg_type = (np.concatenate(seg_type_of) if seg_type_of else empty)[order]
+        entries.seg_n = (np.concatenate(seg_n) if seg_n else empty)[order]
+        entries.seg_at = (np.concatenate(seg_at) if seg_at else empty)[order]
+        entries.has_path = ok & (path_start >= 0)
+    return entries
+
+
+def asns_at(buf: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The 2-byte ASNs of segments whose first ASN is at ``first`` and that hold ``count``
+    ASNs, flattened in order."""
+    total = int(count.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    base = np.repeat(first - 2 * (np.cumsum(count) - count), count)
+    return _u16(buf, base + 2 * np.arange(total, dtype=np.int64))
 
 
 def runs(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported by qc_table alone: a job that writes one QC record does not load it
 
 
 class MalformedInput(ValueError):
@@ -72,6 +76,8 @@ def enforce_malformed_limit(qc: FileQC, limit: int, examples: Mapping[str, str])
 
 def qc_table(paths: Iterable[Path]) -> pl.DataFrame:
     """Gather QC records into one table (skipped counts as a JSON text column)."""
+    import polars as pl
+
     rows = []
     for p in paths:
         q = read_qc(p)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from takedowns.config import parse_utc
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported by the two table builders: a job that only reads events does not load it
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def selected_months(config: Mapping[str, Any]) -> list[dt.date]:
 
 def watched_asns_frame(config: Mapping[str, Any]) -> pl.DataFrame:
     """One row per (event, watched ASN) with the event's name and nominal cut-off."""
+    import polars as pl
+
     rows: Iterable[dict[str, Any]] = (
         {
             "event_id": e.event_id,
@@ -98,6 +103,8 @@ def watched_asns_frame(config: Mapping[str, Any]) -> pl.DataFrame:
 
 def events_frame(config: Mapping[str, Any]) -> pl.DataFrame:
     """One row per event: name, nominal cut-off and the analysis windows (days)."""
+    import polars as pl
+
     windows = config["windows"]
     return pl.DataFrame(
         [
