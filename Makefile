@@ -39,7 +39,7 @@ check-config: $(STAMP)
 # A full re-hash of every downloaded file, whatever its size and times say; exits non-zero
 # naming each file whose bytes changed since it was recorded.
 verify: $(STAMP)
-	$(BIN)/python -m takedowns.ledger verify data/raw/SHA256SUMS
+	$(BIN)/python -m takedowns.sources.ledger verify data/raw/SHA256SUMS
 
 # Files, bytes, core-hours and disk per source and stage, and the wall time at 1, 16 and
 # 256 cores, from the listings the run reads anyway: results/plan.csv, results/plan_shape.csv.
@@ -81,7 +81,7 @@ bench: $(STAMP)
 
 # Coverage and false-positive rate of every estimator on simulated series (about 10 min, 2 cores).
 calibrate: $(STAMP)
-	$(BIN)/python -m takedowns.calibration --out data/calibration
+	$(BIN)/python -m takedowns.analysis.calibration --out data/calibration
 
 release: $(STAMP)
 	$(BIN)/python -m takedowns.release --directory . --dist dist

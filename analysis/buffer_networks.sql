@@ -1,5 +1,5 @@
 -- Buffer networks of each event: where the target's business could plausibly have gone after
--- the cut-off (the "B" of the displacement measures, takedowns.displacement). One row per
+-- the cut-off (the "B" of the displacement measures, takedowns.analysis.displacement). One row per
 -- (event_id, asn, reason); an ASN can be in for several reasons:
 --   successor       the event's `network` rows with role successor in the cited reference
 --                   table (data/reference/events.csv, registered as reference_events);

@@ -1,6 +1,6 @@
 -- Who held the "badness" in each window: one row per (event, measure, owner kind, post window,
 -- window, unit, owner) with its weight, the input of the concentration indices and their
--- bootstrap (takedowns.concentration). Units are resampled within windows: days for spam
+-- bootstrap (takedowns.analysis.concentration). Units are resampled within windows: days for spam
 -- sources, snapshots for blocklisted space.
 --   spam_sources:        weight = relay messages of the day (a relay in a MOAS prefix splits
 --                        1/n to each origin); owners are origin ASNs ('AS<n>', 'unrouted')

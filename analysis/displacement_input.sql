@@ -1,4 +1,4 @@
--- The input of the displacement measures (takedowns.displacement.displacement_by): one row per
+-- The input of the displacement measures (takedowns.analysis.displacement.displacement_by): one row per
 -- (event_id, measure, post_days, window, day, owner, role) with its weight.
 --   spam_sources:       weight = trap messages of the day whose relay the owner originated (a
 --                       relay in a MOAS prefix gives 1/n to each of its n origins); relays in

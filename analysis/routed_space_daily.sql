@@ -1,6 +1,6 @@
 -- Routed IPv4 address space per day of the prefix-to-AS tables, with the day's collector
 -- (CAIDA switched from oix to route-views2 in March 2008): the input of the level-shift test
--- across that switch (takedowns.threats). Nested prefixes are counted once each (a level
+-- across that switch (takedowns.analysis.threats). Nested prefixes are counted once each (a level
 -- measure, not the size of the routed space). Each origin episode adds its size on its first
 -- day and takes it away after its last, so one running sum gives every day (no range join).
 WITH deltas AS (

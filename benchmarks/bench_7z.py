@@ -5,7 +5,7 @@ Generates one solid LZMA2 7z archive (py7zr, preset 6: an 8 MiB dictionary) of
 :mod:`benchmarks.bench_spam_headers` makes them) and streams every member through each
 reader in a fresh process, keeping the first 64 KiB of each as ``normalize_archive`` does:
 
-* ``libarchive``: :func:`takedowns.containers.iter_member_heads` (the package's reader);
+* ``libarchive``: :func:`takedowns.sources.containers.iter_member_heads` (the package's reader);
 * ``hand-written``: the pure-Python reader the package used before (``stream7z.py``, read
   from the repository's history at :data:`HAND_WRITTEN_COMMIT` with ``git show``; skipped
   when git or that commit is not available);
@@ -49,8 +49,8 @@ def kib(key):
     return int({_STATUS}[key].split()[0])
 sys.path.insert(0, sys.argv[3])
 if sys.argv[1] == "libarchive":
-    from takedowns.containers import iter_member_heads
-    from takedowns.containers import load_libarchive
+    from takedowns.sources.containers import iter_member_heads
+    from takedowns.sources.containers import load_libarchive
     load_libarchive()
 else:
     from stream7z import iter_member_heads

@@ -1,4 +1,5 @@
-"""IP -> origin AS attribution: takedowns.attribution vs pyasn, same table, same addresses.
+"""IP -> origin AS attribution: takedowns.prefix2as.attribution vs pyasn, same table, same
+addresses.
 
 The table is the real route-views2 table of 2008-05-01 (270,849 prefixes, pyasn's own text
 format) from ``../shared/realdata/routing/ipasn_20080501_v12.dat.gz``; pyasn builds its
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from takedowns.attribution import attribute_addresses, origin_index
 from takedowns.ipv4 import address_to_int, int_to_address, prefix_end
+from takedowns.prefix2as.attribution import attribute_addresses, origin_index
 
 TABLE = Path(__file__).resolve().parents[2] / "shared/realdata/routing/ipasn_20080501_v12.dat.gz"
 DAY = dt.date(2008, 5, 1)

@@ -10,7 +10,7 @@
    with the same limits.
 2. Parsing every snapshot of that year: entries/s, against a plain Python loop with
    ``ipaddress`` on the DROP snapshots (the obvious implementation).
-3. Attribution of all entries with the shared ``takedowns.attribution.attribute_ranges``
+3. Attribution of all entries with the shared ``takedowns.prefix2as.attribution.attribute_ranges``
    against the real 2008-05-01 prefix table (skipped when either is absent): entries/s.
 
 Usage: python -m benchmarks.bench_blocklists [--threads 4] [--scale 1.0] [--no-peer]
@@ -37,25 +37,25 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from benchmarks._common import REALDATA, best_of, report
-from takedowns.blocklists import parse_blocklist, process_snapshot
-from takedowns.config import REPO_ROOT, load_config
-from takedowns.fetch import mirror_url
-from takedowns.mirror.gen_blocklists import (
-    cdx_answer,
-    drop_body,
-    et_body,
-    rbn_ips_body,
-    wayback_digest,
-)
-from takedowns.mirror.server import serve
-from takedowns.paths import raw_relpath
-from takedowns.wayback import (
+from takedowns.blocklists.snapshots import parse_blocklist, process_snapshot
+from takedowns.blocklists.wayback import (
     blocklist_sources,
     cdx_query_url,
     discover,
     merge_manifests,
     replay_url,
 )
+from takedowns.config import REPO_ROOT, load_config
+from takedowns.paths import raw_relpath
+from takedowns.sources.fetch import mirror_url
+from takedowns.synthetic.gen_blocklists import (
+    cdx_answer,
+    drop_body,
+    et_body,
+    rbn_ips_body,
+    wayback_digest,
+)
+from takedowns.synthetic.server import serve
 
 CDX_PER_MINUTE = 24.0  # 80 % of the Internet Archive's 30/min
 REPLAYS_PER_MINUTE = 480.0  # 80 % of its 600/min
@@ -295,9 +295,9 @@ def parse_all(captures: Sequence[dict[str, Any]]) -> int:
 def attribution_rate(captures: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Entries/s of the shared attribution over every parsed entry (real 2008 table)."""
     try:
-        from takedowns.attribution import attribute_ranges
+        from takedowns.prefix2as.attribution import attribute_ranges
     except ImportError:
-        return {"attribution": "skipped (takedowns.attribution absent)"}
+        return {"attribution": "skipped (takedowns.prefix2as.attribution absent)"}
     source = REALDATA / "routing" / "ipasn_20080501_v12.dat.gz"
     if not source.exists():
         return {"attribution": "skipped (../shared/realdata absent)"}

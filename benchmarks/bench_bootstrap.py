@@ -6,7 +6,7 @@ A window is ``units`` days x ``owners`` ASNs of spam counts (heavy-tailed owner 
 most owners absent on most days, as for spam-trap relays). Compared, per window of
 ``resamples`` resamples:
 
-- vectorized: :func:`takedowns.concentration.bootstrap_indices` (all seven indices);
+- vectorized: :func:`takedowns.analysis.concentration.bootstrap_indices` (all seven indices);
 - numpy loop: one resample at a time, ``W[idx].sum(0)`` and the scalar indices;
 - polars loop: one resample at a time through the grouped polars function (timed on a
   fraction of the resamples and scaled);
@@ -24,7 +24,7 @@ import polars as pl
 from scipy import stats
 
 from benchmarks._common import report
-from takedowns.concentration import (
+from takedowns.analysis.concentration import (
     bootstrap_change,
     bootstrap_indices,
     concentration_by,

@@ -1,8 +1,8 @@
-"""MRT normalization (takedowns.mrt) against ``bgpdump -m > /dev/null`` on the same files.
+"""MRT normalization (takedowns.routing.mrt) against ``bgpdump -m > /dev/null`` on the same files.
 
 1. The real files in ../shared/realdata/routing (two RIS update files, the truncated
    route-views2 RIB slice), each as the workflow runs it: the whole job process
-   (``python -m takedowns.mrt ... --checksums ... --config-json ...``, start-up included,
+   (``python -m takedowns.routing.mrt ... --checksums ... --config-json ...``, start-up included,
    peak RSS by GNU time) and :func:`normalize_mrt` in-process, both with the study's watch
    (the configured ASNs and their published prefixes: the workflow's mode) and with
    ``routing.keep_all`` (every element to Parquet); elements/s, compressed MiB/s and the
@@ -41,11 +41,11 @@ from pathlib import Path
 
 from benchmarks._common import REALDATA, REPO, report
 from takedowns.config import load_config, pruned_config
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mirror.generate import published_prefixes
-from takedowns.mrt import _EMPTY_PREFIX_ORIGIN, Watch, normalize_mrt, prefix_range
-from takedowns.routing_sources import rib_days, update_windows
+from takedowns.routing.listings import rib_days, update_windows
+from takedowns.routing.mrt import _EMPTY_PREFIX_ORIGIN, Watch, normalize_mrt, prefix_range
 from takedowns.study import events
+from takedowns.synthetic import mrt_writer as mw
+from takedowns.synthetic.generate import published_prefixes
 
 BGPDUMP = shutil.which("bgpdump")
 REAL = ("updates.20071015.1505.gz", "updates.20070211.0141.gz", "rib.20080501.0644_firstMB.bz2")
@@ -109,7 +109,7 @@ def compare(path: Path, out: Path, watch: Watch, repeat: int) -> dict[str, objec
 
 class Job:
     """A workflow-like directory (data/raw with SHA256SUMS, prefix_origin.parquet, the job's
-    config) for running ``python -m takedowns.mrt`` as the routing_normalize rule does."""
+    config) for running ``python -m takedowns.routing.mrt`` as the routing_normalize rule does."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -161,7 +161,7 @@ class Job:
     def command(self, raw: Path, keep_all: bool) -> list[str]:
         out = self.root / "out"
         return [
-            sys.executable, "-m", "takedowns.mrt", str(raw),
+            sys.executable, "-m", "takedowns.routing.mrt", str(raw),
             "--out", str(out / "t.parquet"), "--peers", str(out / "p.parquet"),
             "--qc", str(out / "q.json"), "--collector", "bench",
             "--source-file", f"bench/{raw.name}",
@@ -211,15 +211,15 @@ class Job:
         contents (the walk's first decompressed chunk), in-process serial walk."""
         probe = (
             "import sys, time, runpy\n"
-            "import takedowns.mrt_walk as w\n"
+            "import takedowns.routing.walk as w\n"
             "chunks = w.decompressed_chunks\n"
             "def first(*a, **k):\n"
             "    sys.stderr.write(f'READ {time.time()}\\n'); sys.stderr.flush()\n"
             "    w.decompressed_chunks = chunks\n"
             "    return chunks(*a, **k)\n"
             "w.decompressed_chunks = first\n"
-            "sys.argv = ['takedowns.mrt', *sys.argv[1:]]\n"
-            "runpy.run_module('takedowns.mrt', run_name='__main__')\n"
+            "sys.argv = ['takedowns.routing.mrt', *sys.argv[1:]]\n"
+            "runpy.run_module('takedowns.routing.mrt', run_name='__main__')\n"
         )
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
         cmd = self.command(raw, keep_all)
@@ -305,7 +305,7 @@ def generated_rib(path: Path, entries: int, peers: int = 40) -> int:
 def peak_rss_kib(path: Path, out: Path, watch: Watch) -> int:
     """Peak RSS (KiB) of a normalization run in a fresh interpreter (GNU time)."""
     code = (
-        "from pathlib import Path; from takedowns.mrt import Watch, normalize_mrt; "
+        "from pathlib import Path; from takedowns.routing.mrt import Watch, normalize_mrt; "
         f"normalize_mrt(Path({str(path)!r}), Path({str(out)!r}), collector='bench', "
         f"watch=Watch.build({sorted(watch.asns)!r}, ranges={list(watch.ranges)!r}))"
     )

@@ -2,7 +2,7 @@
 
 1. Normalizing one real-sized daily table: the real 2008-05-01 route-views2 table
    (../shared/realdata/routing/ipasn_20080501_v12.dat.gz, 270,849 prefixes) rewritten in
-   pfx2as format, parsed by takedowns.prefix2as vs a plain Python line loop with ``ipaddress``
+   pfx2as format, parsed by takedowns.prefix2as.caida vs a plain Python line loop with ``ipaddress``
    (the obvious implementation): rows/s and the ratio.
 2. A generated three-year run: 1,096 daily tables of that size folded into episodes.
 3. "Which origin AS held IP x on day d" in DuckDB over the three years of episodes: median
@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks._common import REALDATA, best_of, median_ms, report
-from takedowns.prefix2as import build_episodes, read_daily_table
+from takedowns.prefix2as.caida import build_episodes, read_daily_table
 from takedowns.tables import write_parquet
 
 

@@ -1,4 +1,4 @@
-"""Header extraction throughput: takedowns.spamtrap vs the standard library's email parser.
+"""Header extraction throughput: takedowns.spamtrap.archive vs the standard library's email parser.
 
 Both read the same fields from the same messages (trap's Received header: HELO, rDNS,
 relay IP, exchanger, date parsed to UTC):
@@ -22,14 +22,14 @@ import time
 
 import polars as pl
 
-from takedowns.containers import MemberHead
-from takedowns.mirror.gen_spam import _message
-from takedowns.spamtrap import (
+from takedowns.sources.containers import MemberHead
+from takedowns.spamtrap.archive import (
     TrapGrammar,
     finish_batch,
     header_block,
     parse_trap_received,
 )
+from takedowns.synthetic.gen_spam import _message
 
 _STD_TRAP = re.compile(
     r"^from\s+(?:(?P<helo>.*)\s+)?\((?:(?P<rdns>[^\s\[\]()]+)\s+)?\[(?P<ip>[^\]]*)\]\)"
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         1 for text, (ip, *_rest) in zip(table["relay_ip_text"], ref, strict=True) if text == ip
     )
     print(f"messages: {len(messages):,} ({megabytes:.1f} MB)")
-    print(f"takedowns.spamtrap : {t_ours:7.3f} s  {len(messages) / t_ours:12,.0f} msg/s")
+    print(f"takedowns.spamtrap.archive : {t_ours:7.3f} s  {len(messages) / t_ours:12,.0f} msg/s")
     print(f"email (stdlib)     : {t_std:7.3f} s  {len(messages) / t_std:12,.0f} msg/s")
     print(f"ratio              : {t_std / t_ours:7.1f}x   (relay IPs agree: {agree:,})")
     return 0

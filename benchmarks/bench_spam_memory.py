@@ -29,7 +29,7 @@ _HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).
 _CHILD = f"""
 import json, sys, time
 from pathlib import Path
-from takedowns.spamtrap import normalize_archive
+from takedowns.spamtrap.archive import normalize_archive
 t = time.perf_counter()
 qc = normalize_archive(Path(sys.argv[1]), Path(sys.argv[2]))
 elapsed = time.perf_counter() - t
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_spam_memory_"))
     workdir.mkdir(parents=True, exist_ok=True)
     baseline = subprocess.run(
-        [sys.executable, "-c", f"import takedowns.spamtrap; print({_HWM} / 1024)"],
+        [sys.executable, "-c", f"import takedowns.spamtrap.archive; print({_HWM} / 1024)"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     print(f"baseline RSS after imports: {float(baseline.stdout):.0f} MB")

@@ -17,8 +17,8 @@ from pathlib import Path
 from benchmarks._common import report
 from takedowns.config import load_config
 from takedowns.demo import DEMO_CONFIG, snakemake_command
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import serve
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import serve
 
 
 def timed_run(cmd: list[str]) -> float:

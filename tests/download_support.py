@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from takedowns.fetch_policy import DownloadPolicy
+from takedowns.sources.fetch_policy import DownloadPolicy
 
 PFX2AS = (
     "http://publicdata.caida.org/datasets/routing/routeviews-prefix2as/2008/05/"

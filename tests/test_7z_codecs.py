@@ -2,7 +2,7 @@
 
 Each row builds a real archive with the 7-Zip command line (``7zz`` from the ``7zip``
 package, else ``7z`` from ``p7zip-full``), checks from 7-Zip's own listing that the archive
-really uses the coder, and decodes it with :func:`takedowns.containers.iter_member_heads`:
+really uses the coder, and decodes it with :func:`takedowns.sources.containers.iter_member_heads`:
 
 * ``libarchive`` rows must decode with no 7-Zip program on the path;
 * ``7-Zip`` rows (coders libarchive 3.6 does not decode) must be refused without it, with a
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from takedowns import containers
-from takedowns.containers import (
+from takedowns.errors import CorruptContent
+from takedowns.sources import containers
+from takedowns.sources.containers import (
     LibarchiveMissing,
     SevenZipError,
     SevenZipRefused,
@@ -30,7 +31,6 @@ from takedowns.containers import (
     iter_member_heads,
     load_libarchive,
 )
-from takedowns.errors import CorruptContent
 
 SEVEN_ZIP = shutil.which("7zz") or shutil.which("7z")
 needs_7zip = pytest.mark.skipif(

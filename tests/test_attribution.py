@@ -12,14 +12,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from takedowns.attribution import (
+from takedowns.ipv4 import address_to_int, prefix_end
+from takedowns.prefix2as.attribution import (
     attribute_addresses,
     attribute_country,
     attribute_ranges,
     origin_index,
     ranges_to_prefixes,
 )
-from takedowns.ipv4 import address_to_int, prefix_end
 
 D = dt.date
 

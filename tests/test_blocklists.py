@@ -11,8 +11,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from takedowns.analysis import view_definition
-from takedowns.blocklists import (
+from takedowns.analysis.duckdb_runner import view_definition
+from takedowns.blocklists.snapshots import (
     ENTRY_SCHEMA,
     PARSED_SCHEMA,
     SNAPSHOT_SCHEMA,
@@ -22,12 +22,12 @@ from takedowns.blocklists import (
     process_snapshot,
     snapshot_table,
 )
+from takedowns.blocklists.wayback import merge_manifests
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.mirror import serve
-from takedowns.mirror.gen_blocklists import wayback_digest
 from takedowns.paths import raw_relpath
 from takedowns.qc import MalformedInput, read_qc
-from takedowns.wayback import merge_manifests
+from takedowns.synthetic import serve
+from takedowns.synthetic.gen_blocklists import wayback_digest
 
 SRC = "web.archive.org/web/20080214120000id_/http:/%2Fwww.spamhaus.org/drop/drop.lasso"
 DROP_HEAD = (

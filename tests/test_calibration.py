@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from takedowns.calibration import COLUMNS, run_calibration, verdict
+from takedowns.analysis.calibration import COLUMNS, run_calibration, verdict
 
 
 def test_runner_writes_the_summary_and_a_plausible_coverage(tmp_path: Path) -> None:

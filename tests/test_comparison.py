@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from takedowns.comparison import compare, hourly_series, rate_ratio
+from takedowns.analysis.comparison import compare, hourly_series, rate_ratio
 from takedowns.reference import load_published_figures
 
 T0 = dt.datetime(2008, 11, 11, 22, 0, tzinfo=dt.UTC)  # McColo's nominal cut-off

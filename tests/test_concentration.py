@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from takedowns.concentration import (
+from takedowns.analysis.concentration import (
     INDICES,
     bootstrap_change,
     bootstrap_change_by,

@@ -160,7 +160,7 @@ def test_pruned_config_keeps_only_the_named_keys(config: dict) -> None:
 
 
 def test_a_query_reading_an_unset_variable_is_refused(tmp_path: Path) -> None:
-    from takedowns.analysis import query_file, sql_variables
+    from takedowns.analysis.duckdb_runner import query_file, sql_variables
 
     views = tmp_path / "views.sql"
     views.write_text("CREATE OR REPLACE VIEW one AS SELECT 1 AS x;\n", encoding="utf-8")

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from takedowns import asrel, blocklists, delegations, mrt, prefix2as, spamtrap
+from takedowns import asrel
+from takedowns.blocklists import snapshots as blocklists
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.datapackage import (
     DICTIONARY,
@@ -30,8 +31,12 @@ from takedowns.datapackage import (
     type_name,
     undocumented_files,
 )
+from takedowns.prefix2as import caida as prefix2as
 from takedowns.provenance import SYNTHETIC_LABEL, parquet_metadata
 from takedowns.qc import qc_table
+from takedowns.routing import mrt
+from takedowns.spamtrap import archive as spamtrap
+from takedowns.spamtrap import delegations
 from takedowns.study import events_frame, watched_asns_frame
 
 UTC = dt.UTC

@@ -14,22 +14,22 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from takedowns.attribution import attribute_country
 from takedowns.config import load_config
-from takedowns.delegations import (
+from takedowns.errors import HTTPStatusError
+from takedowns.paths import raw_relpath
+from takedowns.prefix2as.attribution import attribute_country
+from takedowns.qc import MalformedInput
+from takedowns.sources.fetch import fetch, mirror_url
+from takedowns.sources.fetch_policy import DownloadPolicy
+from takedowns.spamtrap.delegations import (
     build_ip_country,
     discover_delegated,
     listing_urls,
     read_delegated,
     registry_months,
 )
-from takedowns.errors import HTTPStatusError
-from takedowns.fetch import fetch, mirror_url
-from takedowns.fetch_policy import DownloadPolicy
-from takedowns.mirror.gen_delegations import write_delegated_file
-from takedowns.mirror.server import MirrorServer, serve
-from takedowns.paths import raw_relpath
-from takedowns.qc import MalformedInput
+from takedowns.synthetic.gen_delegations import write_delegated_file
+from takedowns.synthetic.server import MirrorServer, serve
 
 TEXT = """\
 # a comment line

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from takedowns import resampling
-from takedowns.concentration import concentration_indices
-from takedowns.displacement import (
+from takedowns.analysis import resampling
+from takedowns.analysis.concentration import concentration_indices
+from takedowns.analysis.displacement import (
     BootstrapPlan,
     buffer_shares,
     classify_gains,
@@ -25,8 +25,8 @@ from takedowns.displacement import (
     wdq,
     wdq_reading,
 )
-from takedowns.displacement_calibration import calibration_rows
-from takedowns.resampling import persistence_factor
+from takedowns.analysis.displacement_calibration import calibration_rows
+from takedowns.analysis.resampling import persistence_factor
 
 # ---------------------------------------------------------------------------------------------
 # WDQ by hand
@@ -101,7 +101,7 @@ def test_block_bootstrap_keeps_cross_owner_alignment() -> None:
 
 
 def resample_totals_for_test(daily: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    from takedowns.displacement import resample_totals
+    from takedowns.analysis.displacement import resample_totals
 
     return resample_totals(daily, BootstrapPlan(n_resamples=300, block_days=7), rng)
 
@@ -372,9 +372,9 @@ def test_calibration_rows_smoke() -> None:
 
 def test_vectorized_hhi_factors_match_the_per_series_ones() -> None:
     """The calibration's batched persistence factors equal concentration's, series by series."""
-    from takedowns.concentration import persistence_factor_of_days
-    from takedowns.displacement_calibration import hhi_persistence_factors
-    from takedowns.simulate import SeriesModel, simulate_network_activity
+    from takedowns.analysis.concentration import persistence_factor_of_days
+    from takedowns.analysis.displacement_calibration import hhi_persistence_factors
+    from takedowns.analysis.simulate import SeriesModel, simulate_network_activity
 
     model = SeriesModel(n_days=120, t0=90, rho=0.9)
     sim = simulate_network_activity(

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from takedowns.analysis import view_definition
+from takedowns.analysis.duckdb_runner import view_definition
 from takedowns.config import REPO_ROOT
 
 ANALYSIS = REPO_ROOT / "analysis"

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from download_support import PFX2AS, RIB, SPAM, fast_policy, payload
-from takedowns.containers import infer_expect
 from takedowns.errors import (
     ChecksumMismatch,
     ContentError,
@@ -31,12 +30,13 @@ from takedowns.errors import (
     MissingHeaderError,
     UnrecordedFile,
 )
-from takedowns.fetch import fetch, mirror_url, unmirror_url
-from takedowns.fetch_policy import DownloadPolicy, policy_for_host, policy_for_url
-from takedowns.ledger import recorded_status, verify_raw
-from takedowns.mirror import MirrorServer, serve
-from takedowns.mirror.server import RequestRecord
 from takedowns.paths import raw_relpath
+from takedowns.sources.containers import infer_expect
+from takedowns.sources.fetch import fetch, mirror_url, unmirror_url
+from takedowns.sources.fetch_policy import DownloadPolicy, policy_for_host, policy_for_url
+from takedowns.sources.ledger import recorded_status, verify_raw
+from takedowns.synthetic import MirrorServer, serve
+from takedowns.synthetic.server import RequestRecord
 
 CDX = "http://web.archive.org/cdx/search/cdx?url=www.spamhaus.org/drop/drop.lasso&output=json"
 FAST = fast_policy(5)
@@ -482,8 +482,8 @@ def test_rate_limit_default_directory_is_next_to_sha256sums(mirror: Mirror) -> N
 
 
 def _cli(mirror: Mirror, url: str, *extra: str) -> subprocess.Popen[bytes]:
-    """``python -m takedowns.fetch URL DEST --mirror M ...`` in a separate process."""
-    cmd = [sys.executable, "-m", "takedowns.fetch", url, str(mirror.dest(url))]
+    """``python -m takedowns.sources.fetch URL DEST --mirror M ...`` in a separate process."""
+    cmd = [sys.executable, "-m", "takedowns.sources.fetch", url, str(mirror.dest(url))]
     cmd += ["--mirror", mirror.server.url, "--no-progress", *extra]
     env = {**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -30,9 +30,9 @@ import yaml
 
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.demo import snakemake_command
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import serve
 from takedowns.reference import EVENT_COLUMNS, EVENTS_CSV
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import serve
 
 pytestmark = pytest.mark.e2e
 

@@ -19,11 +19,11 @@ import pytest
 
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.demo import snakemake_command
-from takedowns.ledger import recorded_status
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import serve
-from takedowns.routing_sources import rib_days, routing_settings
+from takedowns.routing.listings import rib_days, routing_settings
+from takedowns.sources.ledger import recorded_status
+from takedowns.synthetic import mrt_writer as mw
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import serve
 
 pytestmark = pytest.mark.e2e
 

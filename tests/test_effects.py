@@ -9,8 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from takedowns.config import load_config
-from takedowns.effects import (
+from takedowns.analysis.effects import (
     FAMILIES,
     InsufficientDataError,
     calendar_design,
@@ -27,14 +26,15 @@ from takedowns.effects import (
     recovery_times,
     thanksgiving,
 )
-from takedowns.simulate import SeriesModel, simulate_daily_counts
-from takedowns.verdicts import (
+from takedowns.analysis.simulate import SeriesModel, simulate_daily_counts
+from takedowns.analysis.verdicts import (
     Calibration,
     EventEvidence,
     decide_all,
     rule_from_config,
     volume_from_effect,
 )
+from takedowns.config import load_config
 
 D0 = dt.date(2008, 11, 11)  # a Tuesday
 WEEKDAY = np.array([1.0, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5])  # Monday .. Sunday

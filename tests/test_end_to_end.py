@@ -21,9 +21,9 @@ import pytest
 
 from takedowns.config import REPO_ROOT, load_config
 from takedowns.demo import snakemake_command
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.scenario import Scenario
-from takedowns.mirror.server import serve
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.scenario import Scenario
+from takedowns.synthetic.server import serve
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from takedowns.analysis import view_definition
+from takedowns.analysis.duckdb_runner import view_definition
 
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 UTC = dt.UTC

@@ -20,8 +20,7 @@ from typing import IO, Any
 import pytest
 
 from download_support import PFX2AS, RIB, SPAM, fast_policy, payload
-from takedowns import fetch as fetch_module
-from takedowns import jobs, mrt
+from takedowns import jobs
 from takedowns.errors import (
     ContentError,
     CorruptContent,
@@ -29,14 +28,16 @@ from takedowns.errors import (
     LocalFileError,
     TruncatedAtSource,
 )
-from takedowns.fetch import FetchResult, fetch, mirror_url
-from takedowns.fetch_policy import DownloadPolicy, policy_for_host
-from takedowns.ledger import read_ledger, recorded_status
-from takedowns.mirror import MirrorServer, serve
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mirror.server import RequestRecord
 from takedowns.paths import raw_relpath
 from takedowns.qc import read_qc
+from takedowns.routing import mrt
+from takedowns.sources import fetch as fetch_module
+from takedowns.sources.fetch import FetchResult, fetch, mirror_url
+from takedowns.sources.fetch_policy import DownloadPolicy, policy_for_host
+from takedowns.sources.ledger import read_ledger, recorded_status
+from takedowns.synthetic import MirrorServer, serve
+from takedowns.synthetic import mrt_writer as mw
+from takedowns.synthetic.server import RequestRecord
 
 BLOB = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.mrt"
 FAST = fast_policy(3)
@@ -347,7 +348,7 @@ def test_retry_after_beyond_the_cap_is_capped_and_logged(
     mirror.put(BLOB, payload(5_000))
     mirror.fault(BLOB, ("status", 429, {"Retry-After": "25"}, b"Too Many Requests"))
     policy = dataclasses.replace(FAST, max_retry_after_seconds=0.3)
-    with caplog.at_level(logging.WARNING, logger="takedowns.fetch"):
+    with caplog.at_level(logging.WARNING, logger="takedowns.sources.fetch"):
         result = mirror.fetch(BLOB, policy)
     assert result.attempts == 2
     first, second = mirror.log(BLOB)

@@ -21,22 +21,22 @@ import pytest
 
 from takedowns import jobs
 from takedowns.config import REPO_ROOT, ConfigError, load_config, validate_config
-from takedowns.delegations import month_gaps, registry_months
 from takedowns.errors import HTTPStatusError
-from takedowns.fetch import mirror_url
-from takedowns.mirror import serve
 from takedowns.paths import raw_relpath
-from takedowns.prefix2as import day_gaps, read_creation_log, select_snapshots
+from takedowns.prefix2as.caida import day_gaps, read_creation_log, select_snapshots
 from takedowns.qc import GAP_STAGE, TooManyMissing, enforce_gap_limit, gap_qc, qc_table, read_qc
-from takedowns.routing_sources import (
+from takedowns.routing.listings import (
     SELECTION_SCHEMA,
     collectors,
     rib_days,
     rib_gaps,
     write_selection,
 )
-from takedowns.sources import prefix2as_creation_log_url
+from takedowns.sources.fetch import mirror_url
+from takedowns.sources.registry import prefix2as_creation_log_url
+from takedowns.spamtrap.delegations import month_gaps, registry_months
 from takedowns.study import selected_days, selected_months
+from takedowns.synthetic import serve
 
 BASE = "https://publicdata.caida.org/datasets/routing/routeviews-prefix2as"
 #: One registry month in the demo: a small, valid delegated file.

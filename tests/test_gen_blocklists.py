@@ -20,23 +20,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from takedowns.analysis import view_definition
-from takedowns.blocklists import check_list, process_snapshot
-from takedowns.config import REPO_ROOT, load_config
-from takedowns.mirror.gen_blocklists import (
-    INEXACT_OFFSET_SECONDS,
-    BlocklistTruth,
-    lpm_pieces,
-    near_routes,
-    origin_space,
-    routes_on,
-)
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.scenario import Scenario, churned_origin
-from takedowns.mirror.server import FAULTS_FILE, serve
-from takedowns.paths import raw_relpath
-from takedowns.qc import read_qc
-from takedowns.wayback import (
+from takedowns.analysis.duckdb_runner import view_definition
+from takedowns.blocklists.snapshots import check_list, process_snapshot
+from takedowns.blocklists.wayback import (
     blocklist_sources,
     cdx_query_urls,
     discover,
@@ -44,6 +30,20 @@ from takedowns.wayback import (
     payload_digest,
     replay_url,
 )
+from takedowns.config import REPO_ROOT, load_config
+from takedowns.paths import raw_relpath
+from takedowns.qc import read_qc
+from takedowns.synthetic.gen_blocklists import (
+    INEXACT_OFFSET_SECONDS,
+    BlocklistTruth,
+    lpm_pieces,
+    near_routes,
+    origin_space,
+    routes_on,
+)
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.scenario import Scenario, churned_origin
+from takedowns.synthetic.server import FAULTS_FILE, serve
 
 ANALYSIS = REPO_ROOT / "analysis"
 
@@ -400,7 +400,7 @@ def test_listed_space_moves_from_watched_networks_to_others(generated, analysis)
 
 
 def test_plan_displacement_one_and_many() -> None:
-    from takedowns.mirror.generate import (
+    from takedowns.synthetic.generate import (
         GAINER_ASN_BASE,
         PlantedDisplacement,
         plan_displacement,
@@ -442,8 +442,8 @@ def displaced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Sce
 def test_listed_space_moves_to_the_successor(displaced) -> None:
     """The stored DROP captures list each gainer's prefixes from the cut-off on, never before;
     the prefix-to-AS files route them to the gainer, which then holds the planted space."""
-    from takedowns import prefix2as
-    from takedowns.blocklists import parse_blocklist
+    from takedowns.blocklists.snapshots import parse_blocklist
+    from takedowns.prefix2as import caida as prefix2as
 
     root, config, scenario = displaced
     truth = scenario.blocklists

@@ -18,18 +18,18 @@ import duckdb
 import polars as pl
 import pytest
 
-from takedowns import prefix2as
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.delegations import build_ip_country, read_delegated
-from takedowns.fetch import fetch
-from takedowns.fetch_policy import DownloadPolicy
-from takedowns.mirror.gen_delegations import generate_delegations
-from takedowns.mirror.gen_spam import generate_spam
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import serve
 from takedowns.paths import raw_relpath
-from takedowns.spamtrap import attribute_messages, normalize_archive
+from takedowns.prefix2as import caida as prefix2as
+from takedowns.sources.fetch import fetch
+from takedowns.sources.fetch_policy import DownloadPolicy
+from takedowns.spamtrap.archive import attribute_messages, normalize_archive
+from takedowns.spamtrap.delegations import build_ip_country, read_delegated
 from takedowns.study import watched_asns_frame
+from takedowns.synthetic.gen_delegations import generate_delegations
+from takedowns.synthetic.gen_spam import generate_spam
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import serve
 
 E2E = REPO_ROOT / "tests" / "e2e.yaml"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from takedowns.errors import ChecksumMismatch, UnrecordedFile
-from takedowns.ledger import (
+from takedowns.sources.ledger import (
     STAT_NAME,
     check_raw_tree,
     commit,
@@ -104,7 +104,7 @@ def test_verify_names_every_changed_file(tmp_path: Path) -> None:
     files = {"a.org/x.gz": b"one", "b.org/y.bz2": b"two", "c.org/z.7z": b"three"}
     sums = _record(tmp_path, files)
     ok = subprocess.run(
-        [sys.executable, "-m", "takedowns.ledger", "verify", str(sums)],
+        [sys.executable, "-m", "takedowns.sources.ledger", "verify", str(sums)],
         capture_output=True,
         text=True,
         check=False,
@@ -117,7 +117,7 @@ def test_verify_names_every_changed_file(tmp_path: Path) -> None:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     (tmp_path / "b.org/y.bz2").unlink()
     bad = subprocess.run(
-        [sys.executable, "-m", "takedowns.ledger", "verify", str(sums)],
+        [sys.executable, "-m", "takedowns.sources.ledger", "verify", str(sums)],
         capture_output=True,
         text=True,
         check=False,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from takedowns.mirror import MirrorServer, serve
-from takedowns.mirror.server import apache_size, nginx_size, parse_range
 from takedowns.paths import raw_relpath
+from takedowns.synthetic import MirrorServer, serve
+from takedowns.synthetic.server import apache_size, nginx_size, parse_range
 
 RIB = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.bz2"
 RIB_BIG = "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0000.bz2"

@@ -14,9 +14,15 @@ import polars as pl
 import pybgpkit_parser
 import pytest
 
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mrt import ELEMENT_SCHEMA, PEER_SCHEMA, Watch, normalize_mrt, watch_for_config
 from takedowns.qc import MalformedInput, read_qc
+from takedowns.routing.mrt import (
+    ELEMENT_SCHEMA,
+    PEER_SCHEMA,
+    Watch,
+    normalize_mrt,
+    watch_for_config,
+)
+from takedowns.synthetic import mrt_writer as mw
 
 TS = 1226440800  # 2008-11-11 22:00:00 UTC
 BGPDUMP = shutil.which("bgpdump")
@@ -489,8 +495,8 @@ def test_real_truncated_rib(realdata: Path, tmp_path: Path) -> None:
 def test_workflow_entry_point(tmp_path: Path) -> None:
     import json
 
-    from takedowns import mrt
     from takedowns.config import load_config
+    from takedowns.routing import mrt
 
     raw = tmp_path / "updates.20081111.2200.gz"
     raw.write_bytes(gzip.compress(updates()))
@@ -535,7 +541,8 @@ def test_multi_member_archives_and_trailing_bytes(tmp_path: Path) -> None:
 
 
 def _routing_rule_keys() -> list[str]:
-    """The config keys the workflow's routing_job_config passes to ``python -m takedowns.mrt``."""
+    """The config keys the workflow's routing_job_config passes to ``python -m
+    takedowns.routing.mrt``."""
     import re
 
     from takedowns.config import REPO_ROOT
@@ -558,9 +565,9 @@ def test_file_truncated_at_source_with_the_rules_config(
     import hashlib
     import json
 
-    from takedowns import mrt
     from takedowns.config import load_config, pruned_config
-    from takedowns.ledger import commit
+    from takedowns.routing import mrt
+    from takedowns.sources.ledger import commit
 
     config = load_config(overrides={"routing": {"allow_missing_files": allow_missing}})
     cfg = pruned_config(config, _routing_rule_keys())

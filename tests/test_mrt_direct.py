@@ -1,4 +1,4 @@
-"""Rows built directly from plain TABLE_DUMP entries (:func:`takedowns.mrt._direct_frame`)
+"""Rows built directly from plain TABLE_DUMP entries (:func:`takedowns.routing.mrt._direct_frame`)
 against the rows pybgpkit-parser gives for the same records: every column, the order of the
 rows, the peers table and the QC record must be the same."""
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from takedowns import mrt
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mrt import Watch, normalize_mrt
+from takedowns.routing import mrt
+from takedowns.routing.mrt import Watch, normalize_mrt
+from takedowns.synthetic import mrt_writer as mw
 from test_mrt_fast import table_dump
 
 TS = 1226440800

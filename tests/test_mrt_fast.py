@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from takedowns import decompress, mrt_fast, mrt_walk
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mrt_walk import Routing, WalkResult, decompressed_chunks, walk
+from takedowns.routing import decompress
+from takedowns.routing import fast_walk as mrt_fast
+from takedowns.routing import walk as mrt_walk
+from takedowns.routing.walk import Routing, WalkResult, decompressed_chunks, walk
+from takedowns.synthetic import mrt_writer as mw
 
 TS = 1226440800
 REAL_RIB = Path(__file__).resolve().parents[2] / "shared/realdata/routing"

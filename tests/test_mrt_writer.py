@@ -17,9 +17,9 @@ import pytest
 from pybgpkit_parser import Parser
 
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.mirror import gen_routing
-from takedowns.mirror import mrt_writer as mw
-from takedowns.mirror.generate import generate_mirror
+from takedowns.synthetic import gen_routing
+from takedowns.synthetic import mrt_writer as mw
+from takedowns.synthetic.generate import generate_mirror
 
 BGPDUMP = shutil.which("bgpdump")
 needs_bgpdump = pytest.mark.skipif(BGPDUMP is None, reason="bgpdump is not installed")
@@ -141,7 +141,7 @@ def test_table_dumps_read_by_pybgpkit(rib_files: tuple[Path, Path]) -> None:
         ("A", "10.0.0.2", 6939, "208.66.192.0/22", "6939 26780"),
     ]
     # v1 carries the peer AS in 2 bytes: a 4-byte peer appears as AS_TRANS there; and
-    # pybgpkit-parser does not merge AS4_PATH in TABLE_DUMP records (takedowns.mrt does)
+    # pybgpkit-parser does not merge AS4_PATH in TABLE_DUMP records (takedowns.routing.mrt does)
     assert pybgpkit(v1) == [*expected, ("A", "10.0.0.3", 23456, "12.0.0.0/8", "23456 7018")]
     assert pybgpkit(v2) == [*expected, ("A", "10.0.0.3", 196613, "12.0.0.0/8", "196613 7018")]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from takedowns.fetch import mirror_url
 from takedowns.paths import raw_relpath, url_for_relpath
+from takedowns.sources.fetch import mirror_url
 
 URLS = [
     "http://archive.routeviews.org/bgpdata/2008.05/RIBS/rib.20080501.0644.bz2",

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from takedowns.effects import its_effect
-from takedowns.placebo import placebo_dates, placebo_effects, placebo_ranks
-from takedowns.simulate import SeriesModel, simulate_daily_counts
+from takedowns.analysis.effects import its_effect
+from takedowns.analysis.placebo import placebo_dates, placebo_effects, placebo_ranks
+from takedowns.analysis.simulate import SeriesModel, simulate_daily_counts
 
 START = dt.date(2007, 6, 1)
 N_DAYS, T0 = 730, 365

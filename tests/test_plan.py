@@ -22,23 +22,23 @@ import polars as pl
 import pytest
 
 from takedowns import plan
-from takedowns import routing_sources as rs
+from takedowns.blocklists.wayback import blocklist_sources, cdx_query_url
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.delegations import (
+from takedowns.paths import raw_relpath
+from takedowns.prefix2as.caida import read_creation_log, select_snapshots
+from takedowns.rates import load_costs
+from takedowns.routing import listings as rs
+from takedowns.sources.registry import as_relationships_url, prefix2as_creation_log_url
+from takedowns.spamtrap.delegations import (
     DELEGATED_NAME,
     ListedFile,
     listing_urls,
     pick_nearest,
     registry_months,
 )
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import NGINX_LISTING_HOSTS, apache_size, nginx_size, serve
-from takedowns.paths import raw_relpath
-from takedowns.prefix2as import read_creation_log, select_snapshots
-from takedowns.rates import load_costs
-from takedowns.sources import as_relationships_url, prefix2as_creation_log_url
 from takedowns.study import selected_days, selected_months, study_period
-from takedowns.wayback import blocklist_sources, cdx_query_url
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import NGINX_LISTING_HOSTS, apache_size, nginx_size, serve
 
 CONFIGS = (REPO_ROOT / "config" / "demo.yaml", REPO_ROOT / "tests" / "e2e.yaml")
 COSTS = load_costs()

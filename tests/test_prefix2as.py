@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from takedowns.prefix2as import (
+from takedowns.prefix2as.caida import (
     build_episodes,
     parse_creation_log,
     read_daily_table,

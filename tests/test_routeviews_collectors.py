@@ -13,13 +13,8 @@ import polars as pl
 import pytest
 
 from takedowns.config import REPO_ROOT, ConfigError, load_config
-from takedowns.fetch import fetch
-from takedowns.fetch_policy import DownloadPolicy
-from takedowns.mirror import gen_routing
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import serve
 from takedowns.paths import raw_relpath
-from takedowns.routing_sources import (
+from takedowns.routing.listings import (
     archive_of,
     collectors,
     listing_for,
@@ -28,6 +23,11 @@ from takedowns.routing_sources import (
     select_from_listing,
     update_period,
 )
+from takedowns.sources.fetch import fetch
+from takedowns.sources.fetch_policy import DownloadPolicy
+from takedowns.synthetic import gen_routing
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import serve
 
 UTC = dt.UTC
 ROOT = "http://archive.routeviews.org"

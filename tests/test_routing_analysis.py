@@ -13,17 +13,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from takedowns import prefix2as
-from takedowns.analysis import view_definition
+from takedowns.analysis.duckdb_runner import view_definition
 from takedowns.asrel import providers_of, read_as_relationships
 from takedowns.config import REPO_ROOT, load_config, schema_defaults
-from takedowns.mirror.gen_routing import RoutingTruth, generate_routing
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import list_entries, listing_page
-from takedowns.mrt import normalize_routing_file
 from takedowns.paths import raw_relpath
+from takedowns.prefix2as import caida as prefix2as
 from takedowns.qc import read_qc
-from takedowns.routing_sources import (
+from takedowns.routing.listings import (
     listing_by_id,
     listings,
     read_selection,
@@ -31,7 +27,11 @@ from takedowns.routing_sources import (
     sql_parameters,
     write_selection,
 )
+from takedowns.routing.mrt import normalize_routing_file
 from takedowns.study import watched_asns_frame
+from takedowns.synthetic.gen_routing import RoutingTruth, generate_routing
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import list_entries, listing_page
 from takedowns.tables import write_parquet
 
 ANALYSIS = REPO_ROOT / "analysis"

@@ -10,14 +10,9 @@ import polars as pl
 import pytest
 
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.fetch import fetch
-from takedowns.fetch_policy import DownloadPolicy
-from takedowns.mirror.gen_routing import generate_routing
-from takedowns.mirror.generate import generate_mirror
-from takedowns.mirror.server import NOT_FOUND_PAGE, serve
 from takedowns.paths import raw_relpath
 from takedowns.qc import MalformedInput
-from takedowns.routing_sources import (
+from takedowns.routing.listings import (
     Listing,
     listing_for,
     listing_manifest,
@@ -30,6 +25,11 @@ from takedowns.routing_sources import (
     select_updates,
     update_windows,
 )
+from takedowns.sources.fetch import fetch
+from takedowns.sources.fetch_policy import DownloadPolicy
+from takedowns.synthetic.gen_routing import generate_routing
+from takedowns.synthetic.generate import generate_mirror
+from takedowns.synthetic.server import NOT_FOUND_PAGE, serve
 
 UTC = dt.UTC
 RV = "http://archive.routeviews.org/bgpdata"

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 
-from takedowns.effects import calendar_design, its_effect
-from takedowns.sensitivity import Variant, default_variants, sensitivity_table
-from takedowns.simulate import SeriesModel, simulate_daily_counts
+from takedowns.analysis.effects import calendar_design, its_effect
+from takedowns.analysis.sensitivity import Variant, default_variants, sensitivity_table
+from takedowns.analysis.simulate import SeriesModel, simulate_daily_counts
 
 START = dt.date(2008, 8, 1)
 T0 = dt.datetime(2008, 11, 9, 22, 0)  # day 100 of the series, late in the day

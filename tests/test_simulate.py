@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from takedowns.simulate import (
+from takedowns.analysis.simulate import (
     SeriesModel,
     simulate_daily_counts,
     simulate_network_activity,

@@ -15,9 +15,9 @@ import polars as pl
 import py7zr
 import pytest
 
-from takedowns.containers import SevenZipError, iter_member_heads, seven_zip_program
 from takedowns.qc import MalformedInput
-from takedowns.spamtrap import (
+from takedowns.sources.containers import SevenZipError, iter_member_heads, seven_zip_program
+from takedowns.spamtrap.archive import (
     DEFAULT_EXCHANGER,
     MIN_JUDGED_MESSAGES,
     ExchangerMismatch,
@@ -393,7 +393,7 @@ def test_directories_are_not_messages(tmp_path: Path) -> None:
 
 _STREAM_CHILD = """
 import json, sys
-from takedowns.containers import iter_member_heads, load_libarchive
+from takedowns.sources.containers import iter_member_heads, load_libarchive
 def kib(key):
     return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1])
 load_libarchive()

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from takedowns.threats import (
+from takedowns.analysis.threats import (
     THREATS_SCHEMA,
     asrel_staleness,
     churn_around_events,

@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from takedowns.config import load_config, validate_config
-from takedowns.verdicts import (
+from takedowns.analysis.verdicts import (
     DISPLACEMENT_ANSWERS,
     READINGS,
     VOLUME_ANSWERS,
@@ -24,6 +23,7 @@ from takedowns.verdicts import (
     rule_from_config,
     volume_from_effect,
 )
+from takedowns.config import load_config, validate_config
 
 
 def rule_with(**changes: object):
@@ -267,7 +267,7 @@ def test_the_shipped_calibration_covers_every_primary_estimator() -> None:
     estimators of both axes, and the study behind it had enough series."""
     from pathlib import Path
 
-    from takedowns.calibration import MIN_SERIES, PRIMARY_ESTIMATORS, STATUSES
+    from takedowns.analysis.calibration import MIN_SERIES, PRIMARY_ESTIMATORS, STATUSES
 
     path = Path(__file__).resolve().parents[1] / "data" / "calibration" / "verdict.csv"
     shipped = read_calibration(path)

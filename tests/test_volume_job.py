@@ -8,9 +8,9 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from takedowns.analysis.simulate import SeriesModel, simulate_daily_counts
 from takedowns.config import load_config
 from takedowns.jobs.analysis import _effect_kwargs, _EventFit, _fit_effect, _noise_baseline
-from takedowns.simulate import SeriesModel, simulate_daily_counts
 
 START = dt.date(2007, 1, 1)
 

@@ -16,13 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from takedowns.config import REPO_ROOT, load_config
-from takedowns.errors import ContentError, HTTPStatusError
-from takedowns.fetch import mirror_url
-from takedowns.mirror import MirrorServer, serve
-from takedowns.paths import raw_relpath
-from takedowns.qc import MalformedInput
-from takedowns.wayback import (
+from takedowns.blocklists.wayback import (
     NoCapture,
     NoCaptures,
     NotACapture,
@@ -38,6 +32,12 @@ from takedowns.wayback import (
     replay_url,
     write_manifest,
 )
+from takedowns.config import REPO_ROOT, load_config
+from takedowns.errors import ContentError, HTTPStatusError
+from takedowns.paths import raw_relpath
+from takedowns.qc import MalformedInput
+from takedowns.sources.fetch import mirror_url
+from takedowns.synthetic import MirrorServer, serve
 
 DROP = "http://www.spamhaus.org/drop/drop.lasso"
 DROP_UPPER = "http://www.spamhaus.org/DROP/drop.lasso"

@@ -25,12 +25,12 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "demo": ("takedowns.demo", (), "run the whole workflow on a generated SYNTHETIC mirror"),
     "check-config": ("takedowns.config", (), "check config files (YAML line, key) before a run"),
-    "verify": ("takedowns.ledger", ("verify",), "re-hash raw files against SHA256SUMS"),
+    "verify": ("takedowns.sources.ledger", ("verify",), "re-hash raw files against SHA256SUMS"),
     "plan": ("takedowns.plan", (), "the run's files, bytes, core-hours and wall time"),
-    "calibrate": ("takedowns.calibration", (), "calibration study of the intervals"),
+    "calibrate": ("takedowns.analysis.calibration", (), "calibration study of the intervals"),
     "release": ("takedowns.release", (), "one archive of processed data and results"),
-    "serve-mirror": ("takedowns.mirror.server", (), "serve an archive tree on loopback"),
-    "mrt": ("takedowns.mrt", (), "normalize one MRT file"),
+    "serve-mirror": ("takedowns.synthetic.server", (), "serve an archive tree on loopback"),
+    "mrt": ("takedowns.routing.mrt", (), "normalize one MRT file"),
 }
 
 

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from takedowns.config import REPO_ROOT, load_config
-from takedowns.mirror.generate import SYNTHETIC_NOTE, generate_mirror
-from takedowns.mirror.server import serve
+from takedowns.synthetic.generate import SYNTHETIC_NOTE, generate_mirror
+from takedowns.synthetic.server import serve
 
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 #: where Snakemake's own output goes, in the demo directory
@@ -72,8 +72,8 @@ def generator_fingerprint() -> str:
     series generator, the demo config and the reference tables."""
     package = Path(__file__).resolve().parent
     inputs = [
-        *sorted((package / "mirror").glob("*.py")),
-        package / "simulate.py",
+        *sorted((package / "synthetic").glob("*.py")),
+        package / "analysis" / "simulate.py",
         DEMO_CONFIG,
         *sorted((REPO_ROOT / "data" / "reference").glob("*.csv")),
     ]

@@ -1,5 +1,5 @@
-"""The errors of the download layer (:mod:`takedowns.fetch`, :mod:`takedowns.containers`,
-:mod:`takedowns.ledger`).
+"""The errors of the download layer (:mod:`takedowns.sources.fetch`,
+:mod:`takedowns.sources.containers`, :mod:`takedowns.sources.ledger`).
 
 Every message is one line that names the URL or the file and what went wrong.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # requests is imported by the one class that needs it: a job that only checks raw files
-# (takedowns.ledger) does not load the HTTP stack
+# (takedowns.sources.ledger) does not load the HTTP stack
 
 
 class DownloadError(RuntimeError):

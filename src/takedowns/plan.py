@@ -57,11 +57,11 @@ import yaml
 
 from takedowns.config import REPO_ROOT, ConfigError, load_config
 from takedowns.errors import DownloadError
-from takedowns.fetch import fetch, head_size
-from takedowns.fetch_policy import policy_for_url
 from takedowns.qc import MalformedInput
 from takedowns.rates import RATES_PATH, JobCost, load_costs
-from takedowns.sources import as_relationships_url, prefix2as_creation_log_url, raw_path
+from takedowns.sources.fetch import fetch, head_size
+from takedowns.sources.fetch_policy import policy_for_url
+from takedowns.sources.registry import as_relationships_url, prefix2as_creation_log_url, raw_path
 
 RAW_ROOT = Path("data/raw")
 CHECKSUMS = RAW_ROOT / "SHA256SUMS"
@@ -339,7 +339,7 @@ def routing_files(config: Mapping[str, Any]) -> list[PlannedFile]:
     """The routing listings and the dumps and update files selected from them."""
     import polars as pl
 
-    from takedowns import routing_sources as rs
+    from takedowns.routing import listings as rs
 
     out, frames = [], []
     for listing in rs.listings(config):
@@ -363,7 +363,7 @@ def routing_files(config: Mapping[str, Any]) -> list[PlannedFile]:
 
 def prefix2as_files(config: Mapping[str, Any]) -> list[PlannedFile]:
     """The creation log and the daily files selected from it (sizes from HEAD)."""
-    from takedowns.prefix2as import read_creation_log, select_snapshots
+    from takedowns.prefix2as.caida import read_creation_log, select_snapshots
     from takedowns.study import selected_days
 
     url = prefix2as_creation_log_url(config)
@@ -392,8 +392,8 @@ def as_relationship_files(config: Mapping[str, Any]) -> list[PlannedFile]:
 def delegated_files(config: Mapping[str, Any]) -> tuple[list[PlannedFile], int]:
     """The registries' listings and the delegated file each registry month takes; and the
     number of registry months (one job each)."""
-    from takedowns.delegations import discover_delegated, registry_months
-    from takedowns.routing_sources import parse_listing
+    from takedowns.routing.listings import parse_listing
+    from takedowns.spamtrap.delegations import discover_delegated, registry_months
     from takedowns.study import selected_months
 
     src = config["sources"]["rir_delegated"]
@@ -429,7 +429,7 @@ def delegated_files(config: Mapping[str, Any]) -> tuple[list[PlannedFile], int]:
 def wayback_files(config: Mapping[str, Any]) -> list[PlannedFile]:
     """The CDX answers (as the blocklist_cdx checkpoint fetches and keeps them) and the
     captures they list, one per (timestamp, digest) of a list, sized by the CDX ``length``."""
-    from takedowns import wayback
+    from takedowns.blocklists import wayback
 
     out = []
     for source in wayback.blocklist_sources(config):
@@ -534,7 +534,7 @@ def update_file_times(config: Mapping[str, Any], collector: str) -> list[dt.date
     """Start times of the update files (one every period, from the hour) that overlap an
     update window: what :func:`routing_sources.select_updates` would pick from a full
     listing."""
-    from takedowns import routing_sources as rs
+    from takedowns.routing import listings as rs
 
     period = rs.update_period(collector)
     times: set[dt.datetime] = set()
@@ -552,9 +552,9 @@ def estimated_files(
 ) -> dict[tuple[str, str], list[PlannedFile] | None]:
     """Per stage, the files the config implies (URLs where a file's name is known from the
     config alone, else its directory), sized from the typical sizes."""
-    from takedowns import routing_sources as rs
-    from takedowns import wayback
-    from takedowns.delegations import listing_urls, registry_months
+    from takedowns.blocklists import wayback
+    from takedowns.routing import listings as rs
+    from takedowns.spamtrap.delegations import listing_urls, registry_months
     from takedowns.study import selected_days, selected_months
 
     out: dict[tuple[str, str], list[PlannedFile] | None] = {key: [] for key in STAGES}
@@ -612,7 +612,7 @@ def estimate_rows(
     sizes: Mapping[tuple[str, str], Mapping[int, int]],
 ) -> list[Row]:
     """Every row, from the config and the typical sizes (no network)."""
-    from takedowns.delegations import registry_months
+    from takedowns.spamtrap.delegations import registry_months
     from takedowns.study import selected_months
 
     files = estimated_files(config, sizes)

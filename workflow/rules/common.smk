@@ -6,20 +6,21 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from takedowns import jobs, routing_sources
+from takedowns import jobs
+from takedowns.routing import listings as routing_sources
 from takedowns.config import (
     ConfigError,
     check_command_line,
     pruned_config,
     validate_config,
 )
-from takedowns.sources import (
+from takedowns.sources.registry import (
     as_relationships_url,
     prefix2as_creation_log_url,
     raw_path,
     url_for_raw,
 )
-from takedowns.delegations import registry_months
+from takedowns.spamtrap.delegations import registry_months
 from takedowns.rates import load_costs
 from takedowns.reference import check_config_events, table_path
 from takedowns.study import selected_days, selected_months
@@ -122,7 +123,7 @@ ANALYSIS = Path(workflow.basedir) / "analysis"
 def check_raw_files():
     """Refuse, before any job, a raw file whose bytes changed since it was downloaded."""
     from takedowns.errors import ChecksumMismatch
-    from takedowns.ledger import check_raw_tree
+    from takedowns.sources.ledger import check_raw_tree
 
     try:
         check_raw_tree(Path("data/raw/SHA256SUMS"))
@@ -162,7 +163,7 @@ if workflow.is_main_process:
 
 
 # Results tables that are one SQL file each: analysis/<name>.sql -> results/tables/<name>.csv,
-# with the config keys each reads (as DuckDB variables, takedowns.analysis.sql_variables).
+# with the config keys each reads (as DuckDB variables, takedowns.analysis.duckdb_runner.sql_variables).
 _WINDOWS = ("windows.pre_days", "windows.post_days")
 SQL_RESULT_KEYS = {
     "address_space_daily": (),
@@ -273,7 +274,7 @@ def as_relationships_raw(wildcards):
 
 
 # --- blocklists ------------------------------------------------------------------------------
-from takedowns.wayback import blocklist_sources
+from takedowns.blocklists.wayback import blocklist_sources
 
 
 wildcard_constraints:

@@ -93,7 +93,7 @@ rule routing_normalize:
         cfg=routing_job_config,
         source=routing_source_name,
     shell:
-        "{params.python:q} -m takedowns.mrt {input.raw:q} --out {output.table:q}"
+        "{params.python:q} -m takedowns.routing.mrt {input.raw:q} --out {output.table:q}"
         " --peers {output.peers:q} --qc {output.qc:q} --collector {wildcards.collector}"
         " --source-file {params.source:q} --prefix-origin {input.prefix_origin:q}"
         " --checksums data/raw/SHA256SUMS --config-json {params.cfg:q} --log {log:q}"

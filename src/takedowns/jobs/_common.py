@@ -11,9 +11,9 @@ from typing import Any
 import polars as pl
 
 from takedowns.joblog import LOGGER
-from takedowns.ledger import verify_raw
 from takedowns.provenance import parquet_metadata
 from takedowns.qc import FileQC, MalformedInput, read_qc
+from takedowns.sources.ledger import verify_raw
 from takedowns.tables import write_parquet
 
 RAW_ROOT = Path("data/raw")

@@ -43,7 +43,7 @@ def gather_qc(*, qc_paths: Sequence[Path], out: Path, config: Mapping[str, Any])
 @logged_job
 def sql_table(*, views: Path, query: Path, out: Path, config: Mapping[str, Any]) -> None:
     """Run one analysis SQL file and write its result (CSV, or Parquet by the name)."""
-    from takedowns import analysis
+    from takedowns.analysis import duckdb_runner as analysis
 
     frame = analysis.query_file(
         Path(views),
@@ -96,7 +96,8 @@ def _event_fits(config: Mapping[str, Any], cutoffs: Path) -> list[_EventFit]:
 def _effect_kwargs(
     config: Mapping[str, Any], fit: _EventFit | None, *, family: str, post_days: int
 ) -> dict[str, Any]:
-    """The keyword arguments of :func:`takedowns.effects.its_effect` that the config and the
+    """The keyword arguments of :func:`takedowns.analysis.effects.its_effect` that the config and
+    the
     event set (``fit`` None: none of the event's own, as for a placebo date)."""
     cfg = config["effects"]
     kwargs: dict[str, Any] = {
@@ -154,7 +155,7 @@ def _fit_effect(
     ``log_arma`` learns its noise on ``baseline`` (the calibrated estimator) when it holds
     enough days; otherwise it falls back to the window alone, and says so.
     """
-    from takedowns import effects
+    from takedowns.analysis import effects
 
     if kwargs["family"] != "log_arma" or baseline is None:
         return effects.its_effect(series, fit.t0, **kwargs), "window"
@@ -186,7 +187,8 @@ def spam_effects(
     for a while) get a one-day pulse dummy; ``events.<id>.donut_days`` after t0 are left out
     (a phased cut-off's washout).
     """
-    from takedowns import analysis, effects
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis import effects
 
     counts = _read_table(Path(daily))
     cfg = config["effects"]
@@ -238,10 +240,10 @@ def sensitivity(
     config: Mapping[str, Any],
 ) -> None:
     """Per event, the primary volume fit and one change of it at a time
-    (:mod:`takedowns.sensitivity`): pre window, slope, pre-trend, HAC lags, family, outage
+    (:mod:`takedowns.analysis.sensitivity`): pre window, slope, pre-trend, HAC lags, family, outage
     days, holiday dummies."""
-    from takedowns import analysis
-    from takedowns.sensitivity import default_variants, sensitivity_table
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.sensitivity import default_variants, sensitivity_table
 
     counts = _read_table(Path(daily))
     rule = config["verdict"]
@@ -271,9 +273,10 @@ def placebo(
     config: Mapping[str, Any],
 ) -> None:
     """The primary volume fit at every placebo cut-off (``placebo.step_days`` apart, windows
-    clear of every event) and each real effect's rank among them (:mod:`takedowns.placebo`)."""
-    from takedowns import analysis
-    from takedowns.placebo import placebo_effects, placebo_ranks
+    clear of every event) and each real effect's rank among them
+    (:mod:`takedowns.analysis.placebo`)."""
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.placebo import placebo_effects, placebo_ranks
 
     daily = _read_table(Path(study_daily))
     rule = config["verdict"]
@@ -314,12 +317,13 @@ def threats(
     config: Mapping[str, Any],
     spam_exchangers: Sequence[Path] = (),
 ) -> None:
-    """A number for each threat to validity that the data can bound (:mod:`takedowns.threats`):
+    """A number for each threat to validity that the data can bound
+    (:mod:`takedowns.analysis.threats`):
     trap churn, outage days, Wayback capture gaps, the pfx2as collector switch, monthly
     AS-relationship snapshots, overlapping event windows, and (from ``spam_exchangers``)
     the lowest monthly share of messages with the trap's own Received header."""
-    from takedowns import analysis
-    from takedowns.threats import threats_table
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.threats import threats_table
 
     daily = _read_table(Path(event_daily))
     daily = daily.group_by("day").agg(pl.col("count").first(), pl.col("covered").all())
@@ -376,8 +380,12 @@ def concentration(
     ``frame_path``: Parquet of analysis/concentration_input.sql (event_id, measure, owner_kind,
     post_days, window, unit, owner, weight).
     """
-    from takedowns import analysis
-    from takedowns.concentration import bootstrap_change_by, concentration_by, share_gainers
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.concentration import (
+        bootstrap_change_by,
+        concentration_by,
+        share_gainers,
+    )
 
     frame = pl.read_parquet(frame_path)
     boot = config["bootstrap"]
@@ -418,13 +426,13 @@ def displacement(
 ) -> None:
     """The displacement axis per event, measure and post window: the WDQ with its day-block
     bootstrap interval, the buffer networks' gains and the displacement class
-    (:func:`takedowns.displacement.displacement_by`).
+    (:func:`takedowns.analysis.displacement.displacement_by`).
 
     ``frame_path``: Parquet of analysis/displacement_input.sql (event_id, measure, post_days,
     window, day, owner, role, weight).
     """
-    from takedowns import analysis
-    from takedowns.displacement import BootstrapPlan, displacement_by
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.displacement import BootstrapPlan, displacement_by
 
     frame = pl.read_parquet(frame_path)
     boot, rule = config["bootstrap"], config["verdict"]
@@ -459,13 +467,14 @@ def verdicts(
     out_calibration: Path,
     config: Mapping[str, Any],
 ) -> None:
-    """Per event, the two-axis answer (:mod:`takedowns.verdicts`) from the primary volume fit
+    """Per event, the two-axis answer (:mod:`takedowns.analysis.verdicts`) from the primary volume
+    fit
     and the primary displacement comparison, with the numbers that decided it; estimators
     that did not pass the calibration study (``calibration_csv``) are kept out, and the
     study's verdict is written beside the answer (``out_calibration``, with the rows the
     answer reads marked)."""
-    from takedowns import analysis
-    from takedowns import verdicts as vd
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis import verdicts as vd
 
     rule = vd.rule_from_config(config)
     fits = pl.read_csv(effects_csv, infer_schema_length=None).filter(
@@ -514,7 +523,7 @@ def attribute_blocklists(
     """Listed entries x origin AS as of the snapshot day (a NULL origin holds unrouted space),
     with the registry country of each entry's first address that day.
 
-    The most specific announcement wins inside an entry (takedowns.attribution).
+    The most specific announcement wins inside an entry (takedowns.prefix2as.attribution).
     """
     rows = _blocklist_attribution(entries, Path(episodes), Path(ip_country))
     write_parquet(rows, Path(out), metadata=parquet_metadata(config))
@@ -524,7 +533,7 @@ def attribute_blocklists(
 def _blocklist_attribution(
     entries: Sequence[Path], episodes: Path, ip_country: Path
 ) -> pl.DataFrame:
-    from takedowns.attribution import attribute_country, attribute_ranges
+    from takedowns.prefix2as.attribution import attribute_country, attribute_ranges
 
     frame = pl.concat([pl.read_parquet(p) for p in entries]).with_columns(
         day=pl.col("snapshot_time").dt.date()
@@ -560,13 +569,13 @@ def published_comparison(
     out: Path,
     config: Mapping[str, Any],
 ) -> None:
-    """Our trap estimates beside the published figures (takedowns.comparison).
+    """Our trap estimates beside the published figures (takedowns.analysis.comparison).
 
     ``messages``: the spam_messages Parquet files; only their arrival times around the
     cut-offs are read (the hourly series).
     """
-    from takedowns import analysis
-    from takedowns.comparison import arrival_windows, compare
+    from takedowns.analysis import duckdb_runner as analysis
+    from takedowns.analysis.comparison import arrival_windows, compare
     from takedowns.reference import load_published_figures, table_path
 
     t0s = _cutoffs(Path(cutoffs))

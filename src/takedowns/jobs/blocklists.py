@@ -24,7 +24,7 @@ def blocklist_cdx(
     config: Mapping[str, Any],
 ) -> None:
     """Checkpoint: one CDX query (fetched, or reused after SHA256SUMS) -> manifest + QC."""
-    from takedowns import wayback
+    from takedowns.blocklists import wayback
 
     manifest, qc = wayback.discover(
         list_name, int(url_index), config, raw_root=RAW_ROOT, checksums=CHECKSUMS
@@ -50,7 +50,7 @@ def blocklist_snapshot(
     config: Mapping[str, Any],
 ) -> None:
     """Download one snapshot (a 404 is recorded as 'missing'), parse it, write entries + QC."""
-    from takedowns import blocklists
+    from takedowns.blocklists import snapshots as blocklists
 
     qc = blocklists.process_snapshot(
         blocklist_manifest(manifests),
@@ -77,7 +77,7 @@ def blocklist_check(
     config: Mapping[str, Any],
 ) -> None:
     """Per list: the snapshots table with the neighbour check, all entries, the list's QC."""
-    from takedowns import blocklists
+    from takedowns.blocklists import snapshots as blocklists
 
     qc = blocklists.check_list(
         list_name,

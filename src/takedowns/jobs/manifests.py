@@ -17,6 +17,6 @@ def read_manifest(path: Path) -> pl.DataFrame:
 
 def blocklist_manifest(manifests: Sequence[Path]) -> pl.DataFrame:
     """A list's snapshots: its CDX manifests merged, one row per capture."""
-    from takedowns import wayback
+    from takedowns.blocklists import wayback
 
     return wayback.merge_manifests([wayback.read_manifest(Path(p)) for p in manifests])

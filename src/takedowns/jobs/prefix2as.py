@@ -8,12 +8,12 @@ from typing import Any
 
 import polars as pl
 
-from takedowns import prefix2as
 from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import CHECKSUMS, _check_qc, _normalize_file
 from takedowns.jobs.manifests import read_manifest
-from takedowns.ledger import verify_raw
+from takedowns.prefix2as import caida as prefix2as
 from takedowns.provenance import parquet_metadata
+from takedowns.sources.ledger import verify_raw
 from takedowns.study import selected_days
 from takedowns.tables import write_parquet
 
@@ -52,7 +52,7 @@ def prefix2as_manifest(
 
 
 def _raw_of(url: str) -> str:
-    from takedowns.sources import raw_path
+    from takedowns.sources.registry import raw_path
 
     return raw_path(url)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from takedowns.fetch import fetch
-from takedowns.fetch_policy import policy_for_url
 from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import CHECKSUMS
-from takedowns.ledger import truncated_at_source_error
+from takedowns.sources.fetch import fetch
+from takedowns.sources.fetch_policy import policy_for_url
+from takedowns.sources.ledger import truncated_at_source_error
 
 
 @logged_job
@@ -49,7 +49,7 @@ def download(*, url: str, out: Path, config: Mapping[str, Any]) -> None:
 
 def _truncated_allowed(url: str, config: Mapping[str, Any]) -> bool:
     """Whether the config lets the study use (or count as missing) a truncated file."""
-    from takedowns.routing_sources import FILE_RE
+    from takedowns.routing.listings import FILE_RE
 
     if (config.get("qc") or {}).get("allow_partial_files"):
         return True

@@ -13,9 +13,9 @@ import polars as pl
 from takedowns.joblog import LOGGER, logged_job
 from takedowns.jobs._common import CHECKSUMS, _check_qc, _normalize_file, _source_name
 from takedowns.jobs.sources import download
-from takedowns.ledger import verify_raw
 from takedowns.provenance import parquet_metadata
 from takedowns.qc import read_qc
+from takedowns.sources.ledger import verify_raw
 from takedowns.tables import write_parquet
 
 # --------------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ def normalize_spam_archive(
     month where ``spamtrap.exchanger_pattern`` finds the trap's header in less than
     ``spamtrap.min_exchanger_share`` of the messages fails the job.
     """
-    from takedowns import spamtrap
+    from takedowns.spamtrap import archive as spamtrap
 
     sha = verify_raw(Path(raw), CHECKSUMS)
     s = config["spamtrap"]
@@ -76,7 +76,7 @@ def normalize_delegated(
 ) -> None:
     """Normalize one RIR delegated file (allocated/assigned IPv4) and write its QC record
     (``note``: how the file was found)."""
-    from takedowns import delegations
+    from takedowns.spamtrap import delegations
 
     _normalize_file(delegations.read_delegated, raw, out, qc_out, config, note)
 
@@ -91,13 +91,13 @@ def delegated_month(
     config: Mapping[str, Any],
 ) -> None:
     """Find one registry month's delegated file in the registry's directory listings (the
-    file nearest the 1st, :func:`takedowns.delegations.discover_delegated`), download (or
+    file nearest the 1st, :func:`takedowns.spamtrap.delegations.discover_delegated`), download (or
     reuse) and normalize it; its QC note names the URL used and the listings read. A month
     without such a file (or whose file the archive answers 404/410 for) gives an empty table
     and QC status ``missing``, which the ip_country job counts as a gap."""
-    from takedowns import delegations
     from takedowns.errors import HTTPStatusError
-    from takedowns.sources import raw_path
+    from takedowns.sources.registry import raw_path
+    from takedowns.spamtrap import delegations
 
     def fetch_raw(url: str) -> Path:
         raw = Path(raw_path(url))
@@ -141,7 +141,7 @@ def ip_country(
     """Stack the monthly delegation tables into ip_country with validity periods; write the
     gap record of the registry months without a file (``gaps_out``; the threshold
     ``qc.max_missing_share`` is applied to it by :func:`check_gaps`)."""
-    from takedowns import delegations
+    from takedowns.spamtrap import delegations
 
     gaps, missing = delegations.month_gaps([Path(p) for p in qc_paths])
     LOGGER.info("%d registry months, %d missing %s", gaps.records_read, len(missing), gaps.note)
@@ -167,7 +167,7 @@ def attribute_spam(
     config: Mapping[str, Any],
 ) -> None:
     """Attribute one year's spam relays to origin AS(es) and country as of their day."""
-    from takedowns import spamtrap
+    from takedowns.spamtrap import archive as spamtrap
 
     _check_qc([qc_path], config)
     frame = spamtrap.attribute_messages(

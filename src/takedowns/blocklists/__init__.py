@@ -1,0 +1,2 @@
+"""Blocklist snapshots from the Internet Archive and their parsers
+(workflow/rules/blocklists.smk)."""
