@@ -11,10 +11,11 @@ min_version("9.0")
 # The study's config file, read first by the package so that a YAML error names its line.
 from takedowns.config import ConfigError, read_yaml
 
-try:
-    read_yaml(os.path.join(workflow.basedir, "config", "config.yaml"))
-except ConfigError as error:
-    sys.exit(f"takedowns: {error}")
+if workflow.is_main_process:  # once per run, not again in each job a cluster spawns
+    try:
+        read_yaml(os.path.join(workflow.basedir, "config", "config.yaml"))
+    except ConfigError as error:
+        sys.exit(f"takedowns: {error}")
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")

@@ -11,6 +11,7 @@ checkpoint blocklist_cdx:
         qc="data/processed/qc/blocklist_cdx/{blist}/{n}.json",
     log:
         "logs/blocklists/{blist}/cdx{n}.log",
+    localrule: True
     resources:
         **rule_resources("blocklist_cdx"),
     params:
@@ -34,6 +35,7 @@ rule blocklist_snapshot:
         qc="data/processed/qc/blocklists/{blist}/{snapshot}.json",
     log:
         "logs/blocklists/{blist}/{snapshot}.log",
+    localrule: True
     resources:
         **rule_resources("blocklist_snapshot"),
     params:

@@ -28,7 +28,10 @@ from takedowns.study import selected_days, selected_months
 try:
     check_command_line(workflow.config_settings.overwrite_config)
     validate_config(config)  # fills the schema's defaults into config, in place
-    check_config_events(config)  # names and cut-offs as the cited events table has them
+    if workflow.is_main_process:  # once per run, not again in each job a cluster spawns
+        check_config_events(
+            config
+        )  # names and cut-offs as the cited events table has them
 except ConfigError as error:
     sys.exit(f"takedowns: {error}")
 

@@ -1,6 +1,9 @@
 # Retrieval: every raw file is downloaded by this one rule, exactly as served, to
 # data/raw/<host>/<path>; checksums are recorded in data/raw/SHA256SUMS. Its settings are
 # read, not passed as params: how bytes are fetched is no reason to fetch them again.
+# Retrieval rules (this one, blocklist_cdx, blocklist_snapshot, delegated_file) and the
+# settings files are local rules: with a cluster executor they run on the submitting node,
+# which can reach the archives (compute nodes often cannot), and take no scheduler slot.
 
 
 rule download:
@@ -10,6 +13,7 @@ rule download:
         "logs/download/{relpath}.log",
     wildcard_constraints:
         relpath=r"[^/]+\.[a-z]+/.+",
+    localrule: True
     resources:
         **rule_resources("download"),
     params:
@@ -28,6 +32,7 @@ rule job_settings:
         "logs/settings/{name}.log",
     wildcard_constraints:
         name="|".join(SETTINGS_KEYS),
+    localrule: True
     resources:
         **rule_resources("job_settings"),
     params:

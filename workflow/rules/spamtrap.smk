@@ -39,6 +39,7 @@ rule delegated_file:
         "logs/delegations/{registry}/{month}.log",
     wildcard_constraints:
         registry=r"[a-z]+",
+    localrule: True
     resources:
         **rule_resources("delegated_file"),
     params:
