@@ -306,3 +306,26 @@ def test_read_calibration_reads_the_persistence_limits(tmp_path) -> None:
     got = read_calibration(path)
     assert got.up_to_rho == {"a": 0.9, "b": 0.7}
     assert got.usable("b", 0.6) and not got.usable("c", 0.0)
+
+
+def test_evidence_is_gathered_per_studied_event() -> None:
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from takedowns.analysis.verdicts import gather_evidence
+
+    fit = {
+        "relative_change": -0.6, "ci_low": -0.7, "ci_high": -0.5, "end_of_window": -0.5,
+        "end_of_window_ci_low": -0.6, "end_of_window_ci_high": -0.4, "level_p_value": 1e-5,
+        "confidence": 0.95, "family": "log_arma",
+    }  # fmt: skip
+    fits = pl.DataFrame([{**fit, "event_id": "a"}, {**fit, "event_id": "b", "ci_low": None}])
+    moves = pl.DataFrame([{"event_id": "a", "measure": "spam_sources", "displacement": None,
+                           "wdq": -0.5}])  # fmt: skip
+    studied = [SimpleNamespace(event_id=e, name=e.upper()) for e in ("a", "b", "c")]
+    a, b, c = gather_evidence(fits, moves, studied)
+    assert (a.event_id, a.event_name) == ("a", "A") and a.volume.usable
+    assert a.displacement.wdq == -0.5
+    assert b.volume is None and b.displacement is None  # a fit without an interval is no fit
+    assert c.volume is None and c.displacement is None  # an event without rows

@@ -487,6 +487,30 @@ def decide_all(
     return answers
 
 
+def gather_evidence(
+    fits: pl.DataFrame, moves: pl.DataFrame, studied: Iterable[Any]
+) -> list[EventEvidence]:
+    """Per studied event (anything with ``event_id`` and ``name``), the evidence the answer
+    reads: its primary volume fit (``fits``, one row per event; left out when it has no
+    interval) and its primary displacement comparison (``moves``, one row per event)."""
+    evidence = []
+    for event in studied:
+        fit = fits.filter(pl.col("event_id") == event.event_id)
+        usable = fit.height and fit["ci_low"][0] is not None
+        move = moves.filter(pl.col("event_id") == event.event_id)
+        evidence.append(
+            EventEvidence(
+                event_id=event.event_id,
+                event_name=event.name,
+                volume=volume_from_effect(fit.row(0, named=True)) if usable else None,
+                displacement=(
+                    displacement_from_row(move.row(0, named=True)) if move.height else None
+                ),
+            )
+        )
+    return evidence
+
+
 def answers_frame(answers: Iterable[Answer], rule: AnswerRule) -> pl.DataFrame:
     """One row per event: the two answers, the reading and the numbers behind them."""
     rows = []

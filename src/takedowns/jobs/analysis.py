@@ -483,21 +483,7 @@ def verdicts(
     moves = pl.read_csv(displacement_csv, infer_schema_length=None).filter(
         (pl.col("post_days") == rule.post_days) & (pl.col("measure") == rule.displacement_measure)
     )
-    evidence = []
-    for event in events(config):
-        fit = fits.filter(pl.col("event_id") == event.event_id)
-        usable = fit.height and fit["ci_low"][0] is not None
-        move = moves.filter(pl.col("event_id") == event.event_id)
-        evidence.append(
-            vd.EventEvidence(
-                event_id=event.event_id,
-                event_name=event.name,
-                volume=vd.volume_from_effect(fit.row(0, named=True)) if usable else None,
-                displacement=(
-                    vd.displacement_from_row(move.row(0, named=True)) if move.height else None
-                ),
-            )
-        )
+    evidence = vd.gather_evidence(fits, moves, events(config))
     calibration = vd.read_calibration(calibration_csv, source=CALIBRATION_VERDICT)
     answers = vd.decide_all(evidence, rule, calibration)
     for answer in answers:
