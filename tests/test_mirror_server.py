@@ -451,3 +451,22 @@ def test_faults_file_is_loaded_at_start(root: Path, client: requests.Session) ->
     (root / ".mirror-faults.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"\.mirror-faults\.json: not valid JSON"):
         MirrorServer(root)
+
+
+def test_a_client_hanging_up_prints_no_traceback(tmp_path: Path, capfd) -> None:
+    import socket
+    import struct
+    import time
+
+    from takedowns.synthetic.server import serve
+
+    (tmp_path / "h.example").mkdir()
+    with serve(tmp_path) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(3):  # a half-sent request, then a reset (SO_LINGER 0)
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(b"GET /h.example/x HTTP/1.1\r\nHost: h")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        time.sleep(0.3)
+    assert "Traceback" not in capfd.readouterr().err

@@ -627,6 +627,13 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a pooled connection closed, a transfer cut on purpose) is
+        no error of the mirror's: only other errors are printed, as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
 
 class MirrorServer:
     """The loopback mirror: ``url``, ``requests`` (the log), ``faults``, ``stop()``.
