@@ -61,7 +61,12 @@ from takedowns.qc import MalformedInput
 from takedowns.rates import RATES_PATH, JobCost, load_costs
 from takedowns.sources.fetch import fetch, head_size
 from takedowns.sources.fetch_policy import policy_for_url
-from takedowns.sources.registry import as_relationships_url, prefix2as_creation_log_url, raw_path
+from takedowns.sources.registry import (
+    as_relationships_url,
+    prefix2as_creation_log_url,
+    raw_path,
+    spam_archive_url,
+)
 
 RAW_ROOT = Path("data/raw")
 CHECKSUMS = RAW_ROOT / "SHA256SUMS"
@@ -449,17 +454,11 @@ def wayback_files(config: Mapping[str, Any]) -> list[PlannedFile]:
     return out
 
 
-def spam_years(config: Mapping[str, Any]) -> list[int]:
-    """The years of the selected days: one yearly trap archive each."""
-    from takedowns.study import selected_days
-
-    return sorted({d.year for d in selected_days(config)})
-
-
 def spam_files(config: Mapping[str, Any]) -> list[PlannedFile]:
     """One yearly archive per year of the selected days (sizes from HEAD)."""
-    base = config["sources"]["untroubled"]["url"].rstrip("/")
-    urls = [f"{base}/{y}.7z" for y in spam_years(config)]
+    from takedowns.study import selected_years
+
+    urls = [spam_archive_url(config, y) for y in selected_years(config)]
     return [PlannedFile("untroubled", "yearly", u, head_bytes(u, config), "head") for u in urls]
 
 
@@ -555,7 +554,7 @@ def estimated_files(
     from takedowns.blocklists import wayback
     from takedowns.routing import listings as rs
     from takedowns.spamtrap.delegations import listing_urls, registry_months
-    from takedowns.study import selected_days, selected_months
+    from takedowns.study import selected_days, selected_months, selected_years
 
     out: dict[tuple[str, str], list[PlannedFile] | None] = {key: [] for key in STAGES}
 
@@ -599,9 +598,8 @@ def estimated_files(
         for url in query_urls:
             add("wayback", "cdx", url, None)
     out[("wayback", "snapshot")] = None  # known only from the CDX answers
-    base = config["sources"]["untroubled"]["url"].rstrip("/")
-    for year in spam_years(config):
-        add("untroubled", "yearly", f"{base}/{year}.7z", year)
+    for year in selected_years(config):
+        add("untroubled", "yearly", spam_archive_url(config, year), year)
     return out
 
 

@@ -76,6 +76,11 @@ def selected_months(config: Mapping[str, Any]) -> list[dt.date]:
     return sorted({d.replace(day=1) for d in selected_days(config)})
 
 
+def selected_years(config: Mapping[str, Any]) -> list[int]:
+    """The years that contain a selected day (yearly sources: the spam-trap archives)."""
+    return sorted({d.year for d in selected_days(config)})
+
+
 def watched_asns_frame(config: Mapping[str, Any]) -> pl.DataFrame:
     """One row per (event, watched ASN) with the event's name and nominal cut-off."""
     import polars as pl

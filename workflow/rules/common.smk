@@ -18,12 +18,13 @@ from takedowns.sources.registry import (
     as_relationships_url,
     prefix2as_creation_log_url,
     raw_path,
+    spam_archive_url,
     url_for_raw,
 )
 from takedowns.spamtrap.delegations import registry_months
 from takedowns.rates import load_costs
 from takedowns.reference import check_config_events, table_path
-from takedowns.study import selected_days, selected_months
+from takedowns.study import selected_days, selected_months, selected_years
 
 try:
     check_command_line(workflow.config_settings.overwrite_config)
@@ -356,11 +357,11 @@ def blocklist_list_qc(wildcards=None):
 
 
 def spam_years(wildcards=None):
-    return sorted({d.year for d in selected_days(config)})
+    return selected_years(config)
 
 
 def spam_raw(wildcards):
-    return raw_path(f"{config['sources']['untroubled']['url']}/{wildcards.year}.7z")
+    return raw_path(spam_archive_url(config, int(wildcards.year)))
 
 
 def spam_attributed_outputs(wildcards=None):

@@ -55,6 +55,11 @@ def prefix2as_creation_log_url(config: Mapping[str, Any]) -> str:
     return f"{src['url'].rstrip('/')}/{src['creation_log']}"
 
 
+def spam_archive_url(config: Mapping[str, Any], year: int) -> str:
+    """URL of the spam trap's archive of ``year``."""
+    return f"{config['sources']['untroubled']['url'].rstrip('/')}/{year}.7z"
+
+
 def as_relationships_url(config: Mapping[str, Any], month: dt.date) -> str:
     """URL of the serial-1 AS relationships file of ``month``."""
     base = config["sources"]["caida_as_relationships"]["url"].rstrip("/")
