@@ -360,7 +360,12 @@ def test_malformed_records_are_counted_and_limited(tmp_path: Path) -> None:
     assert table.height == 9 and qc.skipped == {"records_malformed": 1}
 
 
-def test_parser_losing_elements_is_detected(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(("direct", "read"), [(False, 5), (True, 8)])
+def test_parser_losing_elements_is_detected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool, read: int
+) -> None:
+    """A parser that stops early is caught whether it reads every record (``direct=False``)
+    or only those not built directly (here the last one, an AS4_PATH merge)."""
     real = pybgpkit_parser.Parser
 
     class StopsEarly:
@@ -374,7 +379,7 @@ def test_parser_losing_elements_is_detected(tmp_path: Path, monkeypatch) -> None
 
         def __next__(self) -> object:
             self.count += 1
-            if self.count > 5:
+            if self.count > (5 if not direct else 0):
                 raise StopIteration
             return next(self.inner)
 
@@ -382,10 +387,10 @@ def test_parser_losing_elements_is_detected(tmp_path: Path, monkeypatch) -> None
     name = "updates.20081111.2200"
     with pytest.raises(
         MalformedInput,
-        match=rf"{name}: pybgpkit-parser returned 5 IPv4 "
-        "elements from records that hold 9",
+        match=rf"{name}: {read} IPv4 elements were read from records that hold 9: "
+        "pybgpkit-parser skipped some",
     ):
-        run(tmp_path, name, updates(), keep_all=True)
+        run(tmp_path, name, updates(), keep_all=True, direct=direct)
 
 
 def test_file_name_and_records_must_agree(tmp_path: Path) -> None:

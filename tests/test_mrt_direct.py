@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from takedowns.routing import mrt
+from takedowns.routing import element_columns, mrt
+from takedowns.routing.element_columns import element_table
 from takedowns.routing.mrt import Watch, normalize_mrt
 from takedowns.synthetic import mrt_writer as mw
 from test_mrt_fast import table_dump
@@ -88,7 +89,9 @@ def table_dump_v2(entries: int, seed: int) -> bytes:
     return b"".join(out)
 
 
-def _normalize(raw: Path, out: Path, *, keep_all: bool, parallel: bool) -> tuple:
+def _normalize(
+    raw: Path, out: Path, *, keep_all: bool, parallel: bool, direct: bool = True
+) -> tuple:
     qc = normalize_mrt(
         raw,
         out / "t.parquet",
@@ -101,6 +104,7 @@ def _normalize(raw: Path, out: Path, *, keep_all: bool, parallel: bool) -> tuple
         peers_out=out / "p.parquet",
         qc_out=out / "q.json",
         parallel=parallel,
+        direct=direct,
     )
     return (
         pl.read_parquet(out / "t.parquet"),
@@ -110,27 +114,20 @@ def _normalize(raw: Path, out: Path, *, keep_all: bool, parallel: bool) -> tuple
     )
 
 
-def _parser_only(path: str, sink: object, *, workdir: Path, **kw: object) -> int:
-    return mrt._parse_stream(path, sink, **kw)  # type: ignore[arg-type]
-
-
 def both_ways(raw: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch, **kw: bool) -> int:
     """Normalize ``raw`` with direct rows and with the parser alone; assert the same tables,
     peers and QC; return how many rows were built directly."""
     built = []
-    direct_frame = mrt._direct_frame
 
-    def counting(*a: object, **k: object) -> pl.DataFrame:
-        frame = direct_frame(*a, **k)  # type: ignore[arg-type]
-        built.append(frame.height)
-        return frame
+    def counted(*a: object, **k: object) -> tuple:
+        table, rows = element_table(*a, **k)  # type: ignore[arg-type]
+        built.append(table.num_rows)
+        return table, rows
 
     with monkeypatch.context() as m:
-        m.setattr(mrt, "_direct_frame", counting)
+        m.setattr(element_columns, "element_table", counted)
         direct = _normalize(raw, tmp / "direct", **kw)
-    with monkeypatch.context() as m:
-        m.setattr(mrt, "_parse_rib_stream", _parser_only)
-        parsed = _normalize(raw, tmp / "parsed", **kw)
+    parsed = _normalize(raw, tmp / "parsed", direct=False, **kw)
     assert direct[0].equals(parsed[0]), raw.name
     assert direct[0].schema == parsed[0].schema
     assert direct[1].equals(parsed[1])

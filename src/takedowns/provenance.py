@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from takedowns import __version__
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SYNTHETIC_LABEL = "SYNTHETIC DATA (generated test mirror, not real measurements)"
 
@@ -31,6 +32,8 @@ def parquet_metadata(config: Mapping[str, Any], **extra: str) -> dict[str, str]:
 
 def mark_result(frame: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
     """Results tables of a synthetic run lead with a ``synthetic`` column that says so."""
+    import polars as pl
+
     if is_synthetic(config):
         return frame.select(pl.lit(True).alias("synthetic"), pl.all())
     return frame

@@ -1,4 +1,4 @@
-"""The common case of the MRT framing walk, vectorized with numpy.
+"""The common cases of the MRT framing walk, vectorized with numpy.
 
 :mod:`takedowns.routing.walk` frames a chunk of decompressed MRT (record offsets, one header
 read per record) and hands the records here. :func:`table_dump_v4` checks every TABLE_DUMP
@@ -6,12 +6,16 @@ IPv4 entry (MRT type 12, subtype 1) at once, over arrays of offsets: the fixed p
 attribute block (every attribute length fits, in as many steps as the longest block has
 attributes) and the AS_PATH segments (well formed, filling the attribute). It reads the
 peer, the prefix and, for a watch, whether the path holds a watched ASN or the prefix
-overlaps a watched range.
+overlaps a watched range. :func:`bgp4mp_v4` does the same for BGP4MP MESSAGE(_AS4) records:
+the BGP message, its withdrawn routes, attributes, MP_REACH/MP_UNREACH_NLRI and NLRI, in as
+many steps as the longest list has prefixes.
 
-An entry it does not call *plain* (malformed, an AS_CONFED segment, AS4_PATH, more than one
-AS_PATH) is left to the per-record code of :mod:`takedowns.routing.walk`, which counts and
-rewrites it exactly as before: this module only speeds up entries for which that code would
-pass the record on unchanged (or leave it out, for a watch), and counts them the same way.
+A record they do not call *plain* (malformed, an AS_CONFED segment, AS4_PATH, more than one
+AS_PATH, an unusual MP attribute) is left to the per-record code of
+:mod:`takedowns.routing.walk`, which counts and rewrites it exactly as before: this module
+only speeds up records for which that code would pass the record on unchanged (or leave it
+out, for a watch), and counts them the same way. With ``segments``/``elements``, both also
+return what :mod:`takedowns.routing.element_columns` needs to build the rows.
 """
 
 from __future__ import annotations
@@ -161,10 +165,7 @@ def table_dump_v4(
             found = np.isin(asn, np.fromiter(watched, dtype=np.int64))
             hit[np.repeat(rec, count)[found]] = True
     if starts is not None and ends is not None and len(starts):
-        prefix = _u32(buf, safe + 4)
-        last = prefix | ((np.int64(1) << (32 - np.minimum(plen, 32))) - 1)
-        idx = np.searchsorted(starts, last, side="right") - 1
-        hit |= (idx >= 0) & (ends[np.clip(idx, 0, None)] >= prefix)
+        hit |= _overlapping(_u32(buf, safe + 4), plen, starts, ends)
     hit &= ok
     entries = Entries(
         plain=ok,
@@ -201,3 +202,307 @@ def runs(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The [first, stop) index ranges of consecutive True values of ``keep``."""
     edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+# --------------------------------------------------------------------------------------------
+# BGP4MP updates
+
+
+@dataclass
+class Updates:
+    """The plain BGP4MP messages among the records given to :func:`bgp4mp_v4`.
+
+    A record is *plain* when it is a BGP4MP MESSAGE or MESSAGE_AS4 whose BGP message is well
+    formed and is not an UPDATE (no routes), or is an UPDATE whose withdrawn routes,
+    attributes and NLRI are well formed, with at most one AS_PATH of AS_SEQUENCE/AS_SET
+    segments, no AS4_PATH, and at most one MP_REACH_NLRI and one MP_UNREACH_NLRI, each for
+    IPv6 or for IPv4 unicast or multicast (which the parser, and so the table, gives as
+    elements like any other). Every other record is left to the per-record code.
+    """
+
+    plain: np.ndarray  # bool per given record
+    update: np.ndarray  # bool per given record: a plain UPDATE (its peer is counted)
+    hit: np.ndarray  # bool per given record: a watched ASN in AS_PATH or a watched prefix
+    peer_ip: np.ndarray  # (records, 16) uint8: the peer's address (IPv4: the first 4 bytes)
+    session_v6: np.ndarray  # bool per given record: the peer's address is IPv6
+    peer_as: np.ndarray  # int64 per given record
+    ipv4: np.ndarray  # int64 per given record: IPv4 prefixes withdrawn or announced
+    ipv6: np.ndarray  # int64 per given record: IPv6 prefixes (MP_REACH/MP_UNREACH_NLRI)
+    #: with ``elements=True``: the AS_PATH segments of the plain updates as in
+    #: :class:`Entries` (``seg_size``: 2 or 4 bytes per ASN), whether each has an AS_PATH,
+    #: and their IPv4 elements in the parser's order (per record: the NLRI, the IPv4
+    #: MP_REACH_NLRI, the withdrawn routes, the IPv4 MP_UNREACH_NLRI): record index, prefix
+    #: value, prefix length, withdrawn or not
+    seg_rec: np.ndarray | None = None
+    seg_type: np.ndarray | None = None
+    seg_n: np.ndarray | None = None
+    seg_at: np.ndarray | None = None
+    seg_size: np.ndarray | None = None
+    has_path: np.ndarray | None = None
+    el_rec: np.ndarray | None = None
+    el_prefix: np.ndarray | None = None
+    el_length: np.ndarray | None = None
+    el_withdrawn: np.ndarray | None = None
+
+    def peer_v4(self) -> np.ndarray:
+        """The peers' IPv4 addresses as integers (meaningless for IPv6 sessions)."""
+        ip = self.peer_ip.astype(np.int64)
+        return (ip[:, 0] << 24) | (ip[:, 1] << 16) | (ip[:, 2] << 8) | ip[:, 3]
+
+
+def _prefix_lists(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, ok: np.ndarray, max_length: int = 32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The prefixes (length byte, then as many address bytes as it needs) filling
+    [start, end) of each record where ``ok``; clears ``ok`` where they do not fill it
+    exactly or a length exceeds ``max_length``. Returns the record index, the prefix value
+    (IPv4 only: 0 for IPv6) and length of every prefix, in order within each record, and
+    the count per record."""
+    m = len(start)
+    pos = start.copy()
+    active = np.flatnonzero(ok & (pos < end))
+    recs, values, lengths, steps = [], [], [], []
+    step = 0
+    while active.size:
+        p = pos[active]
+        plen = buf[p].astype(np.int64)
+        nbytes = (plen + 7) >> 3
+        good = (plen <= max_length) & (p + 1 + nbytes <= end[active])
+        ok[active[~good]] = False
+        a, p, plen, nbytes = active[good], p[good], plen[good], nbytes[good]
+        value = np.zeros(len(a), dtype=np.int64)
+        if max_length == 32:
+            for k in range(4):  # the bytes past a prefix's own are masked off
+                value |= (buf[p + 1 + k].astype(np.int64) * (nbytes > k)) << (24 - 8 * k)
+        recs.append(a)
+        values.append(value)
+        lengths.append(plen)
+        steps.append(np.full(len(a), step, dtype=np.int64))
+        pos[a] = p + 1 + nbytes
+        active = a[pos[a] < end[a]]
+        step += 1
+    if not recs:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, np.zeros(m, dtype=np.int64)
+    rec, value, plen = np.concatenate(recs), np.concatenate(values), np.concatenate(lengths)
+    order = np.lexsort((np.concatenate(steps), rec))
+    rec, value, plen = rec[order], value[order], plen[order]
+    keep = ok[rec]
+    rec, value, plen = rec[keep], value[keep], plen[keep]
+    return rec, value, plen, np.bincount(rec, minlength=m).astype(np.int64)
+
+
+def _overlapping(
+    value: np.ndarray, plen: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """True where the prefix ``value``/``plen`` (host bits set or not) overlaps one of the
+    merged, sorted ranges."""
+    host = (np.int64(1) << (32 - np.minimum(plen, 32))) - 1
+    first = value & ~host
+    idx = np.searchsorted(starts, first | host, side="right") - 1
+    return (idx >= 0) & (ends[np.clip(idx, 0, None)] >= first)
+
+
+def asn_values(
+    buf: np.ndarray, first: np.ndarray, count: np.ndarray, size: np.ndarray
+) -> np.ndarray:
+    """The ASNs of segments whose first ASN is at ``first``, that hold ``count`` ASNs of
+    ``size`` bytes (2 or 4) each, flattened in order."""
+    total = int(count.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    width = np.repeat(size, count)
+    at = np.repeat(first, count) + width * within
+    return np.where(width == 4, _u32(buf, at), _u16(buf, at))
+
+
+def _mp_nlri(
+    buf: np.ndarray,
+    value: np.ndarray,
+    vend: np.ndarray,
+    reach: bool,
+    update: np.ndarray,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The prefixes of the MP_REACH_NLRI (``reach``) or MP_UNREACH_NLRI attributes at
+    [value, vend) (-1: none), clearing ``update`` where one is not plain. Returns the IPv4
+    prefixes (as :func:`_prefix_lists`) and the IPv6 count per record."""
+    has = update & (value >= 0)
+    at = np.where(has, value, 0)
+    afi = _u16(buf, at)
+    safi = buf[at + 2]
+    if reach:
+        hop = buf[at + 3].astype(np.int64)
+        start = at + 5 + hop
+        fits = (at + 4 <= vend) & np.isin(hop, (4, 16, 32))
+    else:
+        start = at + 3
+        fits = at + 3 <= vend
+    fine = fits & (start <= vend) & (((afi == 1) & np.isin(safi, (1, 2))) | (afi == 2))
+    update[has & ~fine] = False
+    v4 = has & fine & (afi == 1)
+    v6 = has & fine & (afi == 2)
+    four = _prefix_lists(buf, start, vend, v4)  # clears v4 where the NLRI is malformed
+    six = _prefix_lists(buf, start, vend, v6, max_length=128)
+    update[has & fine & (afi == 1) & ~v4] = False
+    update[has & fine & (afi == 2) & ~v6] = False
+    return four, np.where(v6, six[3], 0)
+
+
+def bgp4mp_v4(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    subtypes: np.ndarray,
+    watched: Sequence[int] | None,
+    starts: np.ndarray | None,
+    ends: np.ndarray | None,
+    elements: bool = False,
+    sessions_v6: bool = True,
+) -> Updates:
+    """Check the BGP4MP MESSAGE (subtype 1) and MESSAGE_AS4 (subtype 4) records at
+    ``offsets`` (``lengths`` body bytes, complete within ``data``), as the per-record code
+    of :mod:`takedowns.routing.walk` would, over arrays of offsets; see :class:`Updates`.
+    ``elements``: also return the plain updates' segments and IPv4 elements;
+    ``sessions_v6``: False leaves the records of IPv6 sessions to the per-record code."""
+    m = len(offsets)
+    buf = np.concatenate((data, np.zeros(40, dtype=np.uint8)))  # reads may run past the end
+    body = offsets + 12
+    stop = body + lengths
+    size = np.where(subtypes == 4, 4, 2).astype(np.int64)
+    ok = np.isin(subtypes, (1, 4)) & (body + 2 * size + 4 <= stop)
+    safe = np.where(ok, body, 0)
+    peer_as = np.where(size == 4, _u32(buf, safe), _u16(buf, safe))
+    afi = _u16(buf, safe + 2 * size + 2)
+    session_v6 = afi == 2
+    ok &= (afi == 1) | (session_v6 & sessions_v6)
+    iplen = np.where(session_v6, 16, 4)
+    ip_at = safe + 2 * size + 4
+    peer_ip = buf[ip_at[:, None] + np.arange(16)] * (np.arange(16) < iplen[:, None])
+    msg = body + 2 * size + 4 + 2 * iplen
+    ok &= msg + 19 <= stop
+    msg = np.where(ok, msg, 0)
+    msg_len = _u16(buf, msg + 16)
+    ok &= (msg_len >= 19) & (msg + msg_len <= stop)
+    is_update = ok & (buf[msg + 18] == 2)
+    update = is_update.copy()  # cleared below where the UPDATE is not plain
+    msg_end = msg + msg_len
+    # withdrawn routes, attributes, NLRI
+    update &= msg + 21 <= msg_end
+    wd_len = _u16(buf, np.where(update, msg + 19, 0))
+    update &= msg + 23 + wd_len <= msg_end
+    attrs = np.where(update, msg + 21 + wd_len, 0)
+    attr_len = _u16(buf, attrs)
+    attrs += 2
+    update &= attrs + attr_len <= msg_end
+    wd = _prefix_lists(buf, msg + 21, msg + 21 + wd_len, update)
+    nlri = _prefix_lists(buf, attrs + attr_len, msg_end, update)
+
+    # the attribute block
+    path_start = np.full(m, -1, dtype=np.int64)
+    path_end = np.full(m, -1, dtype=np.int64)
+    mp = {
+        code: (np.full(m, -1, dtype=np.int64), np.full(m, -1, dtype=np.int64)) for code in (14, 15)
+    }
+    block_end = attrs + attr_len
+    pos = attrs.copy()
+    active = np.flatnonzero(update & (pos < block_end))
+    while active.size:
+        a = pos[active]
+        end = block_end[active]
+        good = a + 3 <= end
+        flags = buf[a]
+        code = buf[a + 1]
+        ext = (flags & 0x10) != 0
+        good &= ~ext | (a + 4 <= end)
+        short_len = buf[a + 2].astype(np.int64)
+        long_len = (short_len << 8) | buf[a + 3]
+        value = a + np.where(ext, 4, 3)
+        vend = value + np.where(ext, long_len, short_len)
+        good &= vend <= end
+        good &= code != 17  # AS4_PATH: the per-record code merges it
+        for which, (first, last) in ((2, (path_start, path_end)), *mp.items()):
+            is_it = (code == which) & good
+            second = is_it & (first[active] >= 0)  # the parser keeps only the last one
+            good &= ~second
+            is_it &= ~second
+            first[active[is_it]] = value[is_it]
+            last[active[is_it]] = vend[is_it]
+        bad = active[~good]
+        update[bad] = False
+        pos[bad] = block_end[bad]
+        pos[active[good]] = vend[good]
+        active = active[good]
+        active = active[pos[active] < block_end[active]]
+    reach_v4, reach_v6 = _mp_nlri(buf, mp[14][0], mp[14][1], True, update)
+    unreach_v4, unreach_v6 = _mp_nlri(buf, mp[15][0], mp[15][1], False, update)
+
+    # AS_PATH segments: types 1/2 only, filling the attribute exactly
+    seg_rec: list[np.ndarray] = []
+    seg_at: list[np.ndarray] = []
+    seg_n: list[np.ndarray] = []
+    seg_type_of: list[np.ndarray] = []
+    j = path_start.copy()
+    active = np.flatnonzero(update & (path_start >= 0) & (path_start < path_end))
+    while active.size:
+        at = j[active]
+        end = path_end[active]
+        good = at + 2 <= end
+        seg_type = buf[at]
+        count = buf[at + 1].astype(np.int64)
+        good &= np.isin(seg_type, _PLAIN_SEGMENTS)
+        nxt = at + 2 + size[active] * count
+        good &= nxt <= end
+        update[active[~good]] = False
+        keep = active[good]
+        seg_rec.append(keep)
+        seg_at.append(at[good] + 2)
+        seg_n.append(count[good])
+        seg_type_of.append(seg_type[good])
+        j[keep] = nxt[good]
+        active = keep[j[keep] < path_end[keep]]
+
+    plain = (ok & ~is_update) | update
+    empty = np.zeros(0, dtype=np.int64)
+    rec = np.concatenate(seg_rec) if seg_rec else empty
+    order = np.argsort(rec, kind="stable")
+    order = order[update[rec[order]]]
+    rec = rec[order]
+    first = (np.concatenate(seg_at) if seg_at else empty)[order]
+    n = (np.concatenate(seg_n) if seg_n else empty)[order]
+    kinds = (np.concatenate(seg_type_of) if seg_type_of else empty)[order]
+
+    v4_lists = (nlri, reach_v4, wd, unreach_v4)  # the parser's order within a record
+    hit = np.zeros(m, dtype=bool)
+    if watched is not None and rec.size:
+        asn = asn_values(buf, first, n, size[rec])
+        found = np.isin(asn, np.fromiter(watched, dtype=np.int64))
+        hit[np.repeat(rec, n)[found]] = True
+    if starts is not None and ends is not None and len(starts):
+        for lists in v4_lists:
+            hit[lists[0][_overlapping(lists[1], lists[2], starts, ends)]] = True
+    hit &= update
+    ipv4 = sum(lists[3] for lists in v4_lists)
+    result = Updates(
+        plain=plain,
+        update=update,
+        hit=hit,
+        peer_ip=peer_ip.astype(np.uint8),
+        session_v6=session_v6,
+        peer_as=peer_as,
+        ipv4=np.where(update, ipv4, 0),
+        ipv6=np.where(update, reach_v6 + unreach_v6, 0),
+    )
+    if elements:
+        result.seg_rec, result.seg_type, result.seg_n, result.seg_at = rec, kinds, n, first
+        result.seg_size = size[rec]
+        result.has_path = update & (path_start >= 0)
+        el_rec = np.concatenate([lists[0] for lists in v4_lists])
+        group = np.concatenate([np.full(len(lists[0]), g) for g, lists in enumerate(v4_lists)])
+        order = np.lexsort((group, el_rec))  # stable: each list keeps its own order
+        order = order[update[el_rec[order]]]
+        result.el_rec = el_rec[order]
+        result.el_prefix = np.concatenate([lists[1] for lists in v4_lists])[order]
+        result.el_length = np.concatenate([lists[2] for lists in v4_lists])[order]
+        result.el_withdrawn = (group >= 2)[order]
+    return result

@@ -1,19 +1,23 @@
 """Normalize one MRT file (RouteViews / RIPE RIS RIB dumps and updates) to Parquet.
 
-The routes are parsed by pybgpkit-parser (native code; AS4_PATH merged into AS_PATH and the
-AS23456 placeholder resolved as the parser does; its ``ip_version`` filter runs natively).
-The file itself is read by :mod:`takedowns.routing.walk`, which decompresses it once, checks the
-MRT framing and every record's structure independently of the parser, counts the elements
-each record holds, and pipes the checked records to the parser (from a child process, so
-the two run on two cores). The parser's output is then checked against that count, so a
-truncated archive, an unknown record type, a malformed record or a parser that stops early
-never yields a silently short table (see that module for why this is needed).
+The file is read by :mod:`takedowns.routing.walk`, which decompresses it once, checks the
+MRT framing and every record's structure, counts the elements each record holds, and passes
+on the checked records (from a child process for large files, so the two run on two cores).
 
-In a RIB, the plain TABLE_DUMP IPv4 entries (one AS_PATH of AS_SEQUENCE/AS_SET segments, no
-AS4_PATH, no confederation segment: nearly every entry of a TABLE_DUMP v1 dump) are turned
-into rows directly from the checked records' bytes, with the values the parser gives for
-them (:func:`_direct_frame`); the other records still go to the parser, and the rows keep
-the records' order. The count check covers both.
+Most records become rows straight from their bytes (:mod:`takedowns.routing.element_columns`,
+with numpy and pyarrow): the plain TABLE_DUMP IPv4 entries of a RIB (one AS_PATH of
+AS_SEQUENCE/AS_SET segments, no AS4_PATH, no confederation segment: nearly every entry of a
+TABLE_DUMP v1 dump) and the plain BGP4MP messages of an update file (IPv4 sessions; no
+AS4_PATH; MP_REACH/MP_UNREACH_NLRI for IPv6 or IPv4). The other records (AS4_PATH to merge,
+TABLE_DUMP_V2, IPv6 sessions, the rare odd path) go to pybgpkit-parser (native code;
+AS4_PATH merged into AS_PATH and the AS23456 placeholder resolved as the parser does), and
+the rows keep the records' order. The direct rows have the parser's values: the tests
+normalize files both ways (``direct=False`` gives every record to the parser) and compare the
+tables. Either way the rows are checked against the walk's independent count, so a
+truncated archive, an unknown record type, a malformed record or a parser that stops early
+never yields a silently short table (see :mod:`takedowns.routing.walk` for why this is
+needed). A job whose records are all plain (most update files) loads neither polars nor the
+parser.
 
 Which elements are kept:
 
@@ -22,7 +26,7 @@ Which elements are kept:
   overlaps a watched prefix range (:class:`Watch`). The walk passes on only the records that
   can hold such an element (reading a path's ASNs there is cheaper than parsing every record;
   the parser's own filters combine only with AND), and the elements are then selected
-  exactly, with vectorized polars expressions.
+  exactly, with vectorized expressions.
 
 Output columns (:data:`ELEMENT_SCHEMA`): time (UTC, microseconds), collector, kind (``rib``,
 ``announce``, ``withdraw``), peer_ip, peer_asn, prefix with start_ip/end_ip/length, as_path
@@ -50,46 +54,73 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 import takedowns
-from takedowns.ipv4 import address_to_int, prefix_end
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
 from takedowns.routing.walk import Routing, WalkResult, decompressed_chunks, walk
 
 if TYPE_CHECKING:
     import numpy as np
+    import polars as pl
+    import pyarrow as pa
 
-# numpy and pyarrow are imported where they are first needed, after the raw file is read
+# polars is imported only where the parser's rows are turned into columns (elements_frame):
+# a job whose records are all plain (most update files) never loads it
 
-ELEMENT_SCHEMA: dict[str, pl.DataType] = {
-    "time": pl.Datetime("us", "UTC"),
-    "collector": pl.String(),
-    "kind": pl.String(),
-    "peer_ip": pl.String(),
-    "peer_asn": pl.UInt32(),
-    "prefix": pl.String(),
-    "start_ip": pl.UInt32(),
-    "end_ip": pl.UInt32(),
-    "length": pl.UInt8(),
-    "as_path": pl.List(pl.UInt32()),
-    "as_path_text": pl.String(),
-    "origins": pl.List(pl.UInt32()),
-    "upstream_asn": pl.UInt32(),
-    "source_file": pl.String(),
-}
-PEER_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "collector": pl.String(),
-    "kind": pl.String(),
-    "file_time": pl.Datetime("us", "UTC"),
-    "first_time": pl.Datetime("us", "UTC"),
-    "last_time": pl.Datetime("us", "UTC"),
-    "peer_ip": pl.String(),
-    "peer_asn": pl.UInt32(),
-    "elements_ipv4": pl.Int64(),
-    "elements_ipv6": pl.Int64(),
-}
+
+def _polars_schemas() -> dict[str, dict[str, pl.DataType]]:
+    """The element and peer tables' polars schemas (``ELEMENT_SCHEMA``, ``PEER_SCHEMA``)."""
+    import polars as pl
+
+    element = {
+        "time": pl.Datetime("us", "UTC"),
+        "collector": pl.String(),
+        "kind": pl.String(),
+        "peer_ip": pl.String(),
+        "peer_asn": pl.UInt32(),
+        "prefix": pl.String(),
+        "start_ip": pl.UInt32(),
+        "end_ip": pl.UInt32(),
+        "length": pl.UInt8(),
+        "as_path": pl.List(pl.UInt32()),
+        "as_path_text": pl.String(),
+        "origins": pl.List(pl.UInt32()),
+        "upstream_asn": pl.UInt32(),
+        "source_file": pl.String(),
+    }
+    peer = {
+        "source_file": pl.String(),
+        "collector": pl.String(),
+        "kind": pl.String(),
+        "file_time": pl.Datetime("us", "UTC"),
+        "first_time": pl.Datetime("us", "UTC"),
+        "last_time": pl.Datetime("us", "UTC"),
+        "peer_ip": pl.String(),
+        "peer_asn": pl.UInt32(),
+        "elements_ipv4": pl.Int64(),
+        "elements_ipv6": pl.Int64(),
+    }
+    return {"ELEMENT_SCHEMA": element, "PEER_SCHEMA": peer}
+
+
+def __getattr__(name: str) -> Any:
+    """``ELEMENT_SCHEMA`` and ``PEER_SCHEMA`` (polars dtypes), built on first use."""
+    if name in ("ELEMENT_SCHEMA", "PEER_SCHEMA"):
+        return _polars_schemas()[name]
+    if name == "_EMPTY_PREFIX_ORIGIN":
+        import polars as pl
+
+        return pl.DataFrame(
+            schema={
+                "start_ip": pl.UInt32,
+                "end_ip": pl.UInt32,
+                "origins": pl.List(pl.UInt32),
+                "first_day": pl.Date,
+                "last_day": pl.Date,
+            }
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Skip reasons that are malformed data (limited by ``qc.max_malformed_records``).
 MALFORMED_REASONS = ("records_malformed", "bytes_trailing_garbage")
 #: Files at least this large (compressed) are walked in a child process, in parallel.
@@ -140,23 +171,39 @@ class Watch:
         return cls(frozenset(int(a) for a in asns), merge_ranges(all_ranges))
 
 
-def watch_for_config(config: Mapping[str, Any], prefix_origin: pl.DataFrame) -> Watch:
-    """The watched ASNs of every configured event, plus the prefixes ``prefix_origin``
+def watch_for_config(config: Mapping[str, Any], prefix_origin: pa.Table | pl.DataFrame) -> Watch:
+    """The watched ASNs of every configured event, plus the prefixes ``prefix_origin`` (the
+    prefix_origin table: start_ip, end_ip, origins, first_day, last_day; Arrow or polars)
     attributes to them in each event's pre window [t0 - windows.pre_days, t0)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from takedowns.arrow_buffers import to_numpy
     from takedowns.study import events
 
+    table = prefix_origin if not hasattr(prefix_origin, "to_arrow") else prefix_origin.to_arrow()
     pre_days = int(config["windows"]["pre_days"])
     asns: set[int] = set()
     ranges: list[tuple[int, int]] = []
+    if table.num_rows:
+        origins = table["origins"].combine_chunks()
+        wide = "int64" if pa.types.is_large_list(origins.type) else "int32"
+        bounds = to_numpy(origins.offsets, wide).astype(np.int64)
+        parent = np.repeat(np.arange(len(origins), dtype=np.int64), np.diff(bounds))
+        values = to_numpy(origins.values, "uint32")[bounds[0] : bounds[-1]].astype(np.int64)
+        first = to_numpy(table["first_day"], "int32")  # days since 1970-01-01
+        last = to_numpy(table["last_day"], "int32")
+        start = to_numpy(table["start_ip"], "uint32").astype(np.int64)
+        end = to_numpy(table["end_ip"], "uint32").astype(np.int64)
     for event in events(config):
         asns.update(event.asns)
-        t0 = event.nominal_cutoff.date()
-        hits = prefix_origin.filter(
-            pl.col("origins").list.eval(pl.element().is_in(list(event.asns))).list.any()
-            & (pl.col("first_day") < t0)
-            & (pl.col("last_day") >= t0 - dt.timedelta(days=pre_days))
-        )
-        ranges += list(zip(hits["start_ip"].to_list(), hits["end_ip"].to_list(), strict=True))
+        if not table.num_rows:
+            continue
+        t0 = (event.nominal_cutoff.date() - dt.date(1970, 1, 1)).days
+        held = np.zeros(table.num_rows, dtype=bool)
+        held[parent[np.isin(values, list(event.asns))]] = True
+        hits = held & (first < t0) & (last >= t0 - pre_days)
+        ranges += list(zip(start[hits].tolist(), end[hits].tolist(), strict=True))
     return Watch.build(asns, ranges=ranges)
 
 
@@ -166,6 +213,8 @@ def watch_for_config(config: Mapping[str, Any], prefix_origin: pl.DataFrame) -> 
 
 def _raw_frame(batch: Sequence[Any]) -> pl.DataFrame:
     """The parser's elements as columns (one attribute read per element and column)."""
+    import polars as pl
+
     return pl.DataFrame(
         {
             "ts": [e.timestamp for e in batch],
@@ -189,6 +238,7 @@ def _raw_frame(batch: Sequence[Any]) -> pl.DataFrame:
 def _prefix_hits(start: pl.Series, end: pl.Series, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
     """True where [start, end] overlaps one of the merged, sorted ``ranges``."""
     import numpy as np
+    import polars as pl
 
     if not ranges:
         return np.zeros(len(start), dtype=bool)
@@ -204,6 +254,8 @@ def _prefix_hits(start: pl.Series, end: pl.Series, ranges: Sequence[tuple[int, i
 def _upstreams(frame: pl.DataFrame) -> pl.Series:
     """The AS before the origin once prepending is removed: the last path token that differs
     from the last one. Null when there is none, or when it is an AS_SET (``{..}``)."""
+    import polars as pl
+
     tokens = (
         frame.select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
@@ -224,10 +276,22 @@ def _upstreams(frame: pl.DataFrame) -> pl.Series:
 
 
 def elements_frame(
-    raw: pl.DataFrame, *, kind: str, collector: str, source_file: str, watch: Watch | None
+    raw: pl.DataFrame,
+    *,
+    kind: str,
+    collector: str,
+    source_file: str,
+    watch: Watch | None,
+    extra: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Normalize a raw element frame into :data:`ELEMENT_SCHEMA`, keeping IPv4 elements
-    that ``watch`` selects (all of them when ``watch`` is None)."""
+    that ``watch`` selects (all of them when ``watch`` is None), with the ``extra`` columns
+    of ``raw`` after them. The rows built directly
+    from plain records (:mod:`takedowns.routing.element_columns`) have the same values."""
+    import polars as pl
+
+    from takedowns.ipv4 import address_to_int, network_of, prefix_end
+
     frame = raw.filter(~pl.col("prefix").str.contains(":", literal=True))
     parts = pl.col("prefix").str.split("/")
     last = pl.col("as_path_text").str.extract(r"(\S+)$", 1)
@@ -244,7 +308,8 @@ def elements_frame(
         else pl.when(pl.col("elem_type") == "W")
         .then(pl.lit("withdraw"))
         .otherwise(pl.lit("announce")),
-        start_ip=address_to_int(parts.list.first()),
+        # the network: host bits a record carries are cleared (``prefix`` keeps them)
+        start_ip=network_of(address_to_int(parts.list.first()), parts.list.last().cast(pl.UInt8)),
         length=parts.list.last().cast(pl.UInt8, strict=False),
         as_path=pl.col("as_path_text").str.extract_all(r"\d+").cast(pl.List(pl.UInt32)),
         # a final AS_SET is kept as the set of its members (sorted); else the last ASN
@@ -260,7 +325,8 @@ def elements_frame(
         path_hit = pl.col("as_path").list.eval(pl.element().is_in(sorted(watch.asns))).list.any()
         hits = _prefix_hits(frame["start_ip"], frame["end_ip"], watch.ranges)
         frame = frame.filter(path_hit.fill_null(False) | pl.Series(hits))
-    return frame.select(list(ELEMENT_SCHEMA)).cast(ELEMENT_SCHEMA)
+    schema = _polars_schemas()["ELEMENT_SCHEMA"]
+    return frame.select([*schema, *extra]).cast(schema)
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,16 +339,21 @@ class _Sink:
     def __init__(self, path: Path, metadata: Mapping[str, str] | None) -> None:
         import pyarrow.parquet as pq
 
-        schema = pl.DataFrame(schema=ELEMENT_SCHEMA).to_arrow().schema
-        self.schema = schema.with_metadata(dict(metadata or {}))
+        from takedowns.routing.element_columns import ELEMENT_ARROW_SCHEMA
+
+        self.schema = ELEMENT_ARROW_SCHEMA.with_metadata(dict(metadata or {}))
         self.path = path
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         self.rows = 0
 
-    def write(self, frame: pl.DataFrame) -> None:
-        if frame.height:
-            self.writer.write_table(frame.to_arrow().cast(self.schema))
-            self.rows += frame.height
+    def write(self, rows: pl.DataFrame | pa.Table) -> None:
+        """Append ``rows`` (a polars frame of :data:`ELEMENT_SCHEMA` or an Arrow table)."""
+        table = rows.to_arrow() if hasattr(rows, "to_arrow") else rows
+        if table.num_rows:
+            if not table.schema.equals(self.schema):  # metadata aside
+                table = table.cast(self.schema)
+            self.writer.write_table(table)
+            self.rows += table.num_rows
 
     def close(self) -> None:
         self.writer.close()
@@ -299,8 +370,9 @@ def _parse_stream(
     batch_rows: int,
     close_fd: int | None = None,
 ) -> int:
-    """Run pybgpkit-parser over ``path`` (IPv4 elements only), append the kept elements to
-    ``sink``, and return how many elements the parser returned."""
+    """Run pybgpkit-parser over every record at ``path`` (IPv4 elements only), append the
+    kept elements to ``sink``, and return how many elements the parser returned (the
+    reference that :func:`_parse_checked_stream` is tested against)."""
     from pybgpkit_parser import Parser
 
     try:
@@ -327,67 +399,6 @@ def _parse_stream(
     finally:
         del parser  # closes the stream: a walk still writing sees EPIPE
     return returned
-
-
-def _dotted(values: np.ndarray) -> pl.Expr:
-    """IPv4 addresses (uint32 values) as dotted text, as pybgpkit-parser writes them."""
-    octets = [pl.lit(pl.Series((values >> s) & 255)).cast(pl.String) for s in (24, 16, 8, 0)]
-    return pl.concat_str(octets, separator=".")
-
-
-def _direct_frame(buf: np.ndarray, off: np.ndarray, ts: np.ndarray, entries: Any) -> pl.DataFrame:
-    """The raw element frame (as :func:`_raw_frame`) of plain TABLE_DUMP IPv4 entries, built
-    from the record bytes: the record time, peer, prefix as stored (host bits kept) and the
-    AS path text (AS_SEQUENCE members joined by spaces, AS_SET members as ``{a,b}``, segments
-    joined by spaces; ``""`` for an empty AS_PATH, null without one), as the parser gives them.
-    ``off`` and ``ts`` are those of the entries; ``entries`` is their
-    :func:`takedowns.routing.fast_walk.table_dump_v4` result with segments (every entry plain)."""
-    import numpy as np
-
-    from takedowns.routing.fast_walk import _u16, _u32, asns_at
-
-    body = off + 12
-    m = len(off)
-    asn = pl.Series(asns_at(buf, entries.seg_at, entries.seg_n)).cast(pl.String)
-    members = _lists(np.cumsum(entries.seg_n), asn)
-    segments = pl.DataFrame({"m": members, "t": entries.seg_type}).select(
-        pl.when(pl.col("t") == 1)
-        .then(pl.concat_str(pl.lit("{"), pl.col("m").list.join(","), pl.lit("}")))
-        .otherwise(pl.col("m").list.join(" "))
-        .alias("s")
-    )["s"]
-    paths = _lists(np.cumsum(np.bincount(entries.seg_rec, minlength=m)), segments)
-    plen = buf[body + 8].astype("int64")
-    frame = pl.DataFrame(
-        {
-            "ts": ts.astype("float64"),
-            "peer_asn": _u16(buf, body + 18).astype("uint32"),
-            "path": paths,
-            "has_path": entries.has_path,
-        }
-    )
-    return frame.select(
-        "ts",
-        elem_type=pl.lit("A", pl.String),
-        peer_ip=_dotted(_u32(buf, body + 14)),
-        peer_asn="peer_asn",
-        prefix=pl.concat_str(
-            [_dotted(_u32(buf, body + 4)), pl.lit(pl.Series(plen)).cast(pl.String)],
-            separator="/",
-        ),
-        as_path_text=pl.when("has_path").then(pl.col("path").list.join(" ")),
-    )
-
-
-def _lists(ends: np.ndarray, values: pl.Series) -> pl.Series:
-    """A list Series whose i-th list holds ``values[ends[i-1]:ends[i]]`` (through pyarrow's
-    list layout; numpy arrays are not handed to pyarrow, which would load pandas)."""
-    import numpy as np
-    import pyarrow as pa
-
-    offsets = np.concatenate(([0], ends)).astype(np.int64)
-    index = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
-    return pl.from_arrow(pa.LargeListArray.from_arrays(index, values.to_arrow()))  # type: ignore[return-value]
 
 
 def _records_of(data: bytes) -> tuple[list[int], int]:
@@ -446,7 +457,7 @@ def _stream_pieces(fh: Any, threaded: bool) -> Iterator[bytes]:
                 pieces.get_nowait()
 
 
-def _parse_rib_stream(
+def _parse_checked_stream(
     path: str,
     sink: _Sink,
     *,
@@ -458,14 +469,17 @@ def _parse_rib_stream(
     batch_rows: int,
     close_fd: int | None = None,
 ) -> int:
-    """:func:`_parse_stream` for a RIB: the plain TABLE_DUMP IPv4 entries among the checked
-    records (the common case of a TABLE_DUMP v1 RIB) become rows directly, the others
-    (AS4_PATH rewrites, TABLE_DUMP_V2 records with the latest PEER_INDEX_TABLE before them)
-    go to pybgpkit-parser, a chunk of records at a time, and the rows keep the records'
-    order. Returns the number of elements read, as :func:`_parse_stream`."""
-    import numpy as np
+    """Turn the checked records at ``path`` into rows, a chunk of records at a time, append
+    the kept elements to ``sink`` and return how many elements were read (as
+    :func:`_parse_stream`, which it replaces).
 
-    from takedowns.routing.fast_walk import headers, table_dump_v4
+    The plain records become rows directly from their bytes
+    (:mod:`takedowns.routing.element_columns`): in a RIB, the TABLE_DUMP IPv4 entries (the
+    common case of a TABLE_DUMP v1 RIB); in an update file, the BGP4MP messages of IPv4
+    sessions without AS4_PATH or MP attributes. The others (AS4_PATH, MP_REACH_NLRI,
+    TABLE_DUMP_V2 records with the latest PEER_INDEX_TABLE before them) go to
+    pybgpkit-parser (:func:`_parse_records`), and the rows keep the records' order."""
+    import numpy as np
 
     threaded = close_fd is not None
     try:
@@ -493,57 +507,159 @@ def _parse_rib_stream(
                 continue
             buf = np.frombuffer(data, dtype=np.uint8)
             off = np.array(offsets, dtype=np.int64)
-            ts, typ, sub, length = headers(buf, off)
-            direct = np.zeros(len(off), dtype=bool)
-            found = None
-            cand = np.flatnonzero((typ == 12) & (sub == 1))
-            mixed_ok = bool(np.isin(typ, (12, 16)).all())
-            if cand.size and mixed_ok:
-                found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
-                empty_set = found.seg_rec[(found.seg_type == 1) & (found.seg_n == 0)]
-                found.plain[empty_set] = False
-                direct[cand[found.plain]] = True
+            direct, table, rows_k, read = _direct_rows(
+                buf, off, kind=kind, collector=collector, name=name, watch=watch
+            )
+            returned += read
             others = np.flatnonzero(~direct)
-            frames = []
-            if direct.any():
-                assert found is not None
-                keep = found.plain
-                sub_entries = _select_entries(found, keep)
-                rows = _direct_frame(buf, off[cand[keep]], ts[cand[keep]], sub_entries)
-                frames.append(rows.with_columns(_k=pl.Series(cand[keep])))
-            if others.size:
-                parsed = _parse_records(
-                    data, off[others], length[others], pit, workdir / "chunk.mrt", name
+            if not others.size:
+                if table is not None:
+                    sink.write(table)
+                continue
+            parsed, pit = _parsed_rows(data, buf, off, others, pit, workdir, name, kind, direct)
+            returned += parsed.height
+            frames = [
+                elements_frame(
+                    parsed.slice(start, batch_rows),
+                    kind=kind,
+                    collector=collector,
+                    source_file=name,
+                    watch=watch,
+                    extra=["_k"],
                 )
-                if frames and parsed.height != others.size:
-                    raise MalformedInput(
-                        f"{name}: pybgpkit-parser returned {parsed.height} IPv4 elements from "
-                        f"{others.size} TABLE_DUMP entries that hold one each"
-                    )
-                if frames:
-                    parsed = parsed.with_columns(_k=pl.Series(others))
-                frames.append(parsed)
-                pits = np.flatnonzero((typ == 13) & (sub == 1))
-                if pits.size:
-                    k = int(pits[-1])
-                    pit = data[offsets[k] : offsets[k] + 12 + int(length[k])]
-            raw = frames[0] if len(frames) == 1 else pl.concat(frames).sort("_k")
-            if "_k" in raw.columns:
-                raw = raw.drop("_k")
-            returned += raw.height
-            for start in range(0, raw.height, batch_rows):
-                sink.write(
-                    elements_frame(
-                        raw.slice(start, batch_rows),
-                        kind=kind,
-                        collector=collector,
-                        source_file=name,
-                        watch=watch,
-                    )
-                )
+                for start in range(0, parsed.height, batch_rows)
+            ]
+            if table is not None and table.num_rows:
+                import polars as pl
+
+                frames.append(pl.from_arrow(table).with_columns(_k=pl.Series(rows_k)))  # type: ignore[union-attr]
+                merged = pl.concat(frames).sort("_k", maintain_order=True).drop("_k")
+                sink.write(merged)
+            else:
+                for frame in frames:
+                    sink.write(frame.drop("_k"))
     finally:
         fh.close()  # a walk still writing sees EPIPE
     return returned
+
+
+def _direct_rows(
+    buf: np.ndarray,
+    off: np.ndarray,
+    *,
+    kind: str,
+    collector: str,
+    name: str,
+    watch: Watch | None,
+) -> tuple[np.ndarray, pa.Table | None, np.ndarray, int]:
+    """The rows of the plain records at ``off``: which records they cover, the kept rows
+    (Arrow, :data:`ELEMENT_SCHEMA`) with each row's record index, and how many elements
+    those records hold."""
+    import numpy as np
+
+    from takedowns.routing import element_columns as columns
+    from takedowns.routing.fast_walk import _u32, bgp4mp_v4, headers, table_dump_v4
+
+    ts, typ, sub, length = headers(buf, off)
+    direct = np.zeros(len(off), dtype=bool)
+    empty = np.zeros(0, dtype=np.int64)
+    if kind == "rib":
+        cand = np.flatnonzero((typ == 12) & (sub == 1))
+        if not cand.size or not bool(np.isin(typ, (12, 16)).all()):
+            return direct, None, empty, 0
+        found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
+        body = off[cand] + 12
+        n = len(cand)
+        decoded = columns.Decoded(
+            ts=ts[cand],
+            withdrawn=None,
+            peer_ip=found.peer_ip,
+            peer_asn=found.peer_as,
+            prefix=_u32(buf, np.where(found.plain, body + 4, 0)),
+            length=buf[np.where(found.plain, body + 8, 0)].astype(np.int64),
+            rec=np.arange(n, dtype=np.int64),
+            has_path=found.has_path,
+            seg_rec=found.seg_rec,
+            seg_type=found.seg_type,
+            seg_n=found.seg_n,
+            seg_at=found.seg_at,
+            seg_size=np.full(len(found.seg_rec), 2, dtype=np.int64),
+        )
+        plain = found.plain
+    else:
+        cand = np.flatnonzero((typ == 16) & ((sub == 1) | (sub == 4)))
+        if not cand.size:
+            return direct, None, empty, 0
+        found = bgp4mp_v4(
+            buf, off[cand], length[cand], sub[cand], None, None, None, True, sessions_v6=False
+        )
+        decoded = columns.Decoded(
+            ts=ts[cand][found.el_rec],
+            withdrawn=found.el_withdrawn,
+            peer_ip=found.peer_v4()[found.el_rec],
+            peer_asn=found.peer_as[found.el_rec],
+            prefix=found.el_prefix,
+            length=found.el_length,
+            rec=found.el_rec,
+            has_path=found.has_path,
+            seg_rec=found.seg_rec,
+            seg_type=found.seg_type,
+            seg_n=found.seg_n,
+            seg_at=found.seg_at,
+            seg_size=found.seg_size,
+        )
+        plain = found.plain
+    plain = plain & columns.direct_ok(decoded)
+    direct[cand[plain]] = True
+    decoded = columns.only_records(decoded, plain)
+    read = len(decoded.rec)
+    if not read:
+        return direct, None, empty, 0
+    table, rec = columns.element_table(
+        buf,
+        decoded,
+        kind=kind,
+        collector=collector,
+        source_file=name,
+        asns=None if watch is None else sorted(watch.asns),
+        ranges=() if watch is None else watch.ranges,
+    )
+    return direct, table, cand[np.flatnonzero(plain)][rec], read
+
+
+def _parsed_rows(
+    data: bytes,
+    buf: np.ndarray,
+    off: np.ndarray,
+    others: np.ndarray,
+    pit: bytes,
+    workdir: Path,
+    name: str,
+    kind: str,
+    direct: np.ndarray,
+) -> tuple[pl.DataFrame, bytes]:
+    """pybgpkit-parser's raw rows of the records at ``others`` (with ``_k``, each row's
+    record index), and the latest PEER_INDEX_TABLE record for the next chunk."""
+    import numpy as np
+    import polars as pl
+
+    from takedowns.routing.fast_walk import headers
+
+    ts, typ, sub, length = headers(buf, off)
+    parsed = _parse_records(
+        data, off[others], ts[others], length[others], pit, workdir / "chunk.mrt", name
+    )
+    if kind == "rib" and direct.any() and parsed.height != others.size:
+        raise MalformedInput(
+            f"{name}: pybgpkit-parser returned {parsed.height} IPv4 elements from "
+            f"{others.size} TABLE_DUMP entries that hold one each"
+        )
+    parsed = parsed.with_columns(_k=pl.Series(others[parsed["_k"].to_numpy()]))
+    pits = np.flatnonzero((typ == 13) & (sub == 1))
+    if pits.size:
+        k = int(pits[-1])
+        pit = data[int(off[k]) : int(off[k]) + 12 + int(length[k])]
+    return parsed, pit
 
 
 def _with_end(pieces: Iterator[bytes]) -> Iterator[bytes]:
@@ -574,24 +690,45 @@ def _select_entries(found: Any, keep: np.ndarray) -> Any:
 
 
 def _parse_records(
-    data: bytes, off: np.ndarray, length: np.ndarray, pit: bytes, tmp: Path, name: str
+    data: bytes,
+    off: np.ndarray,
+    ts: np.ndarray,
+    length: np.ndarray,
+    pit: bytes,
+    tmp: Path,
+    name: str,
 ) -> pl.DataFrame:
     """pybgpkit-parser's IPv4 elements of the records at ``off`` (after ``pit``, the
-    PEER_INDEX_TABLE that TABLE_DUMP_V2 records refer to), as a raw frame."""
+    PEER_INDEX_TABLE that TABLE_DUMP_V2 records refer to), as a raw frame with ``_k``, the
+    position in ``off`` of the record each element came from.
+
+    The parser is given each record with its position in place of its time (the parser
+    gives every element of a record that record's time), so the elements are mapped to their
+    records exactly; ``ts`` (the records' times) is put back, with any microseconds."""
+    import numpy as np
+    import polars as pl
     from pybgpkit_parser import Parser
 
     mv = memoryview(data)
     with open(tmp, "wb") as out:
         out.write(pit)
-        for o, n in zip(off.tolist(), length.tolist(), strict=True):
-            out.write(mv[o : o + 12 + n])
+        for k, (o, n) in enumerate(zip(off.tolist(), length.tolist(), strict=True)):
+            out.write(k.to_bytes(4, "big"))
+            out.write(mv[o + 4 : o + 12 + n])
     try:
         elements = list(Parser(str(tmp), filters={"ip_version": "4"}))
     except BaseException as exc:  # pyo3 raises PanicException (a BaseException)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise MalformedInput(f"{name}: pybgpkit-parser failed ({exc})") from exc
-    return _raw_frame(elements)
+    raw = _raw_frame(elements)
+    stamp = raw["ts"].to_numpy()
+    k = np.floor(stamp).astype(np.int64)
+    if len(k) and (k.min() < 0 or k.max() >= len(off) or (np.diff(k) < 0).any()):
+        raise MalformedInput(f"{name}: pybgpkit-parser returned elements out of record order")
+    return raw.with_columns(
+        ts=pl.Series(ts[k].astype(np.float64) + (stamp - k)), _k=pl.Series(k, dtype=pl.Int64)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,29 +760,40 @@ def file_time(name: str) -> dt.datetime | None:
     return dt.datetime.strptime(match[1] + match[2], "%Y%m%d%H%M").replace(tzinfo=dt.UTC)
 
 
-def peers_frame(result: WalkResult, *, source_file: str, collector: str, kind: str) -> pl.DataFrame:
-    """One row per peer of the file with its IPv4 and IPv6 element counts."""
+def peers_table(result: WalkResult, *, source_file: str, collector: str, kind: str) -> pa.Table:
+    """One row per peer of the file with its IPv4 and IPv6 element counts
+    (:data:`PEER_SCHEMA`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from takedowns.arrow_buffers import constant, from_numpy, strings
+    from takedowns.routing.element_columns import PEER_ARROW_SCHEMA
 
     def stamp(ts: int | None) -> dt.datetime | None:
         return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
 
+    def times(moment: dt.datetime | None) -> pa.Array:
+        micros = 0 if moment is None else round(moment.timestamp() * 1_000_000)
+        valid = np.full(n, moment is not None)
+        return from_numpy(np.full(n, micros, dtype=np.int64), stamp_type, valid=valid)
+
+    n = len(result.peers)
+    stamp_type = PEER_ARROW_SCHEMA.field("file_time").type
     named = file_time(source_file) or stamp(result.first_time)
-    rows = [
-        {
-            "source_file": source_file,
-            "collector": collector,
-            "kind": kind,
-            "file_time": named,
-            "first_time": stamp(result.first_time),
-            "last_time": stamp(result.last_time),
-            "peer_ip": ip,
-            "peer_asn": asn,
-            "elements_ipv4": v4,
-            "elements_ipv6": v6,
-        }
-        for ip, asn, v4, v6 in result.peers
-    ]
-    return pl.DataFrame(rows, schema=PEER_SCHEMA)
+    ips, asns, v4, v6 = zip(*result.peers, strict=True) if n else ((), (), (), ())
+    columns = {
+        "source_file": constant(source_file, n),
+        "collector": constant(collector, n),
+        "kind": constant(kind, n),
+        "file_time": times(named),
+        "first_time": times(stamp(result.first_time)),
+        "last_time": times(stamp(result.last_time)),
+        "peer_ip": strings(list(ips)),
+        "peer_asn": from_numpy(np.array(asns, dtype=np.uint32), pa.uint32()),
+        "elements_ipv4": from_numpy(np.array(v4, dtype=np.int64), pa.int64()),
+        "elements_ipv6": from_numpy(np.array(v6, dtype=np.int64), pa.int64()),
+    }
+    return pa.table([columns[f.name] for f in PEER_ARROW_SCHEMA], schema=PEER_ARROW_SCHEMA)
 
 
 class _Walk:
@@ -744,6 +892,7 @@ def normalize_mrt(
     sha256: str = "",
     batch_rows: int = 20_000,
     parallel: bool | None = None,
+    direct: bool = True,
 ) -> FileQC:
     """Normalize one MRT file to ``out`` (Parquet, :data:`ELEMENT_SCHEMA`) and return its QC.
 
@@ -762,6 +911,10 @@ def normalize_mrt(
     ``parallel``: walk in a child process that pipes the checked records to the parser (two
     cores); False walks first, in this process, into a temporary file. The default picks the
     child process for files above :data:`PARALLEL_FROM_BYTES`.
+
+    ``direct``: build the rows of plain records from their bytes
+    (:func:`_parse_checked_stream`); False gives every checked record to pybgpkit-parser
+    (:func:`_parse_stream`), which is slower and gives the same table (the tests compare them).
     """
     raw, out = Path(raw), Path(out)
     name = source_file or str(raw)
@@ -798,8 +951,8 @@ def normalize_mrt(
                     "batch_rows": batch_rows,
                     "close_fd": fd,
                 }
-                if kind == "rib":
-                    returned = _parse_rib_stream(stream, sink, workdir=workdir, **how)
+                if direct:
+                    returned = _parse_checked_stream(stream, sink, workdir=workdir, **how)
                 else:
                     returned = _parse_stream(stream, sink, **how)
             result = walker.finish(name)
@@ -808,8 +961,8 @@ def normalize_mrt(
             _check_kind(result, kind, name)
             if returned != result.forwarded_ipv4:
                 raise MalformedInput(
-                    f"{name}: pybgpkit-parser returned {returned} IPv4 elements from records "
-                    f"that hold {result.forwarded_ipv4}: it skipped or stopped early"
+                    f"{name}: {returned} IPv4 elements were read from records that hold "
+                    f"{result.forwarded_ipv4}: pybgpkit-parser skipped some or stopped early"
                 )
         finally:
             if sink is not None:
@@ -830,7 +983,7 @@ def normalize_mrt(
         if peers_out is not None:
             from takedowns.tables import write_parquet
 
-            peers = peers_frame(result, source_file=name, collector=collector, kind=kind)
+            peers = peers_table(result, source_file=name, collector=collector, kind=kind)
             write_parquet(peers, Path(peers_out), metadata=dict(metadata or {}))
     return qc
 
@@ -901,11 +1054,13 @@ def normalize_routing_file(
     keep_all = bool(config["routing"]["keep_all"])  # as routing_sources.routing_settings
     watch = None
     if not keep_all:
-        table = pl.read_parquet(prefix_origin) if prefix_origin else pl.DataFrame()
-        if table.is_empty():
-            watch = watch_for_config(config, _EMPTY_PREFIX_ORIGIN)
-        else:
-            watch = watch_for_config(config, table)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = ["start_ip", "end_ip", "origins", "first_day", "last_day"]
+        # ParquetFile, not read_table: that loads pyarrow.dataset, and pandas with it (0.3 s)
+        table = pq.ParquetFile(prefix_origin).read(columns) if prefix_origin else pa.table({})
+        watch = watch_for_config(config, table)
     return normalize_mrt(
         raw,
         out,
@@ -920,17 +1075,6 @@ def normalize_routing_file(
         metadata=metadata,
         sha256=sha256,
     )
-
-
-_EMPTY_PREFIX_ORIGIN = pl.DataFrame(
-    schema={
-        "start_ip": pl.UInt32,
-        "end_ip": pl.UInt32,
-        "origins": pl.List(pl.UInt32),
-        "first_day": pl.Date,
-        "last_day": pl.Date,
-    }
-)
 
 
 def write_missing_routing_file(
@@ -952,8 +1096,10 @@ def write_missing_routing_file(
         "truncated_at_source; counted as missing (routing.allow_missing_files: true, "
         "qc.allow_partial_files: false)"
     )
-    write_parquet(pl.DataFrame(schema=ELEMENT_SCHEMA), Path(out), metadata=dict(metadata or {}))
-    write_parquet(pl.DataFrame(schema=PEER_SCHEMA), Path(peers_out), metadata=dict(metadata or {}))
+    from takedowns.routing.element_columns import ELEMENT_ARROW_SCHEMA, PEER_ARROW_SCHEMA
+
+    for schema, path in ((ELEMENT_ARROW_SCHEMA, out), (PEER_ARROW_SCHEMA, peers_out)):
+        write_parquet(schema.empty_table(), Path(path), metadata=dict(metadata or {}))
     qc.write(Path(qc_out))
     return qc
 

@@ -15,9 +15,10 @@ independently of the parser (in a child process, see :func:`main`, or in-process
 * walks the 12-byte MRT headers, counts records by type, and checks each routing record's
   structure (lengths of attributes, AS_PATH segments, prefixes, peer indexes) without
   building Python objects for routes: it is a framing check, not a parser. The plain
-  TABLE_DUMP IPv4 entries of a run of records (the bulk of a 2007-2008 RouteViews RIB) are
-  checked at once with numpy (:mod:`takedowns.routing.fast_walk`); every other record, and every
-  entry that code does not call plain, one by one, with the same counts and examples;
+  TABLE_DUMP IPv4 entries (the bulk of a 2007-2008 RouteViews RIB) and BGP4MP messages (the
+  bulk of an update file) of a run of records are checked at once with numpy
+  (:mod:`takedowns.routing.fast_walk`); every other record, and every one that code does not
+  call plain, one by one, with the same counts and examples;
 * counts the elements each record holds (IPv4 and IPv6 prefixes), so that the parser's output
   is checked against an independent count;
 * forwards only complete, well-formed routing records with IPv4 prefixes to the parser:
@@ -30,7 +31,7 @@ independently of the parser (in a child process, see :func:`main`, or in-process
   entry whose 2-byte path holds AS23456 into an equivalent BGP4MP record with the merged
   4-byte path (RFC 6793), counting both.
 
-It never decides which elements are kept: :mod:`takedowns.routing.mrt` does, from the parser's.
+It never decides which elements are kept: :mod:`takedowns.routing.mrt` does.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from takedowns.routing.decompress import (
     Bz2Fallback,
@@ -57,6 +58,9 @@ from takedowns.routing.decompress import (
     new_decompressor,
     skip_output,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: MRT types registered in RFC 6396 (0-10 deprecated, 11 OSPFv2, 32/33 IS-IS, 48/49 OSPFv3).
 KNOWN_MRT_TYPES = frozenset(range(0, 14)) | {16, 17, 32, 33, 48, 49}
@@ -513,7 +517,9 @@ class _Walker:
     # -- helpers -----------------------------------------------------------------------------
 
     def _overlaps(self, start: int, plen: int) -> bool:
-        end = start | ((1 << (32 - plen)) - 1)
+        host = (1 << (32 - plen)) - 1
+        start &= ~host  # a prefix recorded with host bits set stands for its network
+        end = start | host
         i = bisect_right(self.starts, end) - 1
         return i >= 0 and self.ends[i] >= start
 
@@ -576,7 +582,7 @@ class _Walker:
                 if end > n:
                     break
                 offsets.append(stop)
-                tables += typ == TABLE_DUMP
+                tables += typ in (TABLE_DUMP, BGP4MP)
                 stop = end
             if offsets:
                 if tables >= FAST_FROM_RECORDS:
@@ -673,12 +679,7 @@ class _Walker:
         keep = np.zeros(len(offsets), dtype=bool)
         candidates = np.flatnonzero((typ == TABLE_DUMP) & (sub == 1))
         if candidates.size:
-            if self._ranges_np is None:
-                self._ranges_np = (
-                    np.array(self.starts, dtype=np.int64),
-                    np.array(self.ends, dtype=np.int64),
-                )
-            starts, ends = self._ranges_np if self.check_ranges else (None, None)
+            starts, ends = self._ranges_arrays()
             found = table_dump_v4(
                 buf,
                 off[candidates],
@@ -699,6 +700,9 @@ class _Walker:
                 sent = checked if self.keep_all else checked[found.hit[found.plain]]
                 keep[sent] = True
                 r.forwarded_ipv4 += int(sent.size)
+        updates = np.flatnonzero((typ == BGP4MP) & ((sub == 1) | (sub == 4)))
+        if updates.size:
+            self._fast_updates(buf, off, length, sub, updates, plain, keep)
         rewrites: dict[int, bytes] = {}
         for k in np.flatnonzero(~plain).tolist():
             pos = offsets[k]
@@ -722,6 +726,84 @@ class _Walker:
             else:
                 self.out.write(mv[bounds[first] : bounds[last]])
         return True
+
+    def _ranges_arrays(self) -> tuple[object, object]:
+        import numpy as np
+
+        if self._ranges_np is None:
+            self._ranges_np = (
+                np.array(self.starts, dtype=np.int64),
+                np.array(self.ends, dtype=np.int64),
+            )
+        return self._ranges_np if self.check_ranges else (None, None)
+
+    def _fast_updates(
+        self,
+        buf: np.ndarray,
+        off: np.ndarray,
+        length: np.ndarray,
+        sub: np.ndarray,
+        candidates: np.ndarray,
+        plain: np.ndarray,
+        keep: np.ndarray,
+    ) -> None:
+        """Check the BGP4MP MESSAGE(_AS4) records at ``candidates`` at once
+        (:func:`takedowns.routing.fast_walk.bgp4mp_v4`), counting the plain ones as
+        :meth:`_bgp4mp` does and marking them in ``plain`` (and in ``keep`` those the parser
+        is to see)."""
+        import numpy as np
+
+        from takedowns.routing.fast_walk import bgp4mp_v4
+
+        r = self.r
+        starts, ends = self._ranges_arrays()
+        found = bgp4mp_v4(
+            buf,
+            off[candidates],
+            length[candidates],
+            sub[candidates],
+            sorted(self.watched) if self.watched else None,
+            starts,
+            ends,
+        )
+        checked = candidates[found.plain]
+        if not checked.size:
+            return
+        self.kinds.add("updates")
+        plain[checked] = True
+        counted = found.update
+        r.elements_ipv4 += int(found.ipv4[counted].sum())
+        r.elements_ipv6 += int(found.ipv6[counted].sum())
+        r.skip("elements_ipv6", int(found.ipv6[counted].sum()))
+        # peers: (address, session family, ASN) per record, grouped by a sort on three words
+        ip = np.ascontiguousarray(found.peer_ip[counted]).view(">u8").astype(np.uint64)
+        words = (
+            found.session_v6[counted].astype(np.uint64) << np.uint64(32)
+            | found.peer_as[counted].astype(np.uint64),
+            ip[:, 1],
+            ip[:, 0],
+        )
+        order = np.lexsort(words)
+        changed = np.zeros(len(order), dtype=bool)
+        changed[:1] = True
+        for word in words:
+            w = word[order]
+            changed[1:] |= w[1:] != w[:-1]
+        firsts = order[changed]
+        group = np.cumsum(changed) - 1
+        v4 = np.bincount(group, weights=found.ipv4[counted][order], minlength=len(firsts))
+        v6 = np.bincount(group, weights=found.ipv6[counted][order], minlength=len(firsts))
+        peers = found.peer_ip[counted][firsts]
+        family = found.session_v6[counted][firsts]
+        asns = found.peer_as[counted][firsts]
+        for k in range(len(firsts)):
+            address = peers[k].tobytes()[: 16 if family[k] else 4]
+            self._peer(address, int(asns[k]), int(v4[k]), int(v6[k]))
+        sent = counted & (found.ipv4 > 0)
+        if not self.keep_all:
+            sent &= found.hit
+        keep[candidates[sent]] = True
+        r.forwarded_ipv4 += int(found.ipv4[sent].sum())
 
     def _flush(self, mv: memoryview, start: int, stop: int) -> None:
         if stop > start and self.out is not None:
