@@ -10,10 +10,15 @@
 2. The fixed cost of one job: the whole process on an empty update file (interpreter,
    imports, checksum, watch, empty outputs), and how long the imports before the first
    read of the raw file take (``-X importtime``).
-3. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
+3. Generated RouteViews-like update files of ``--update-elements`` elements (default 20,000,
+   100,000 and 400,000; the projections below take a 15-minute route-views2 file to be
+   1.5 MiB, about 200,000 elements at the real RIS file's 7.4 bytes per element), the same
+   comparison; and the floor of any such Python job: a process that
+   only imports numpy and pyarrow.parquet, against bgpdump on each real file.
+4. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
    (default 1,000,000): the same comparison, and the peak memory of a normalization of that
    file and of one twice its size (bounded memory: it must not grow with the file).
-4. Projections for the real study (stated assumptions): files, download volume and CPU time
+5. Projections for the real study (stated assumptions): files, download volume and CPU time
    of the ``core`` and ``full`` profiles, from the measured throughput.
 
 Times are the best of ``--repeat`` runs (other work may share the machine).
@@ -302,6 +307,44 @@ def generated_rib(path: Path, entries: int, peers: int = 40) -> int:
     return seq
 
 
+def generated_updates(path: Path, elements: int, peers: int = 40) -> int:
+    """A RouteViews-like update file (BGP4MP MESSAGE records of 2-byte sessions, gzip) of
+    about ``elements`` elements: announcements and withdrawals of 1-4 prefixes each, and
+    one record in a hundred carrying AS4_PATH (a 4-byte origin), which the parser reads."""
+    rng = random.Random(2009)
+    peer_asns = (174, 701, 1239, 2914, 3356, 3549, 6939, 7018, 1299, 3257)
+    peer_list = [(f"203.0.113.{i + 1}", peer_asns[i % len(peer_asns)]) for i in range(peers)]
+    transits = (174, 701, 1239, 2914, 3257, 3356, 6453, 6762)
+    ts = 1226440800
+    records, count = [], 0
+    while count < elements:
+        ip, asn = rng.choice(peer_list)
+        n = rng.randint(1, 4)
+        prefixes = [
+            f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.0/24"
+            for _ in range(n)
+        ]
+        if rng.random() < 0.1:
+            records.append(mw.withdraw(ts, ip, asn, prefixes, as4=False))
+        else:
+            origin = 196613 if rng.random() < 0.01 else rng.randrange(1000, 60000)
+            as_path = f"{asn} {rng.choice(transits)} {origin}"
+            records.append(mw.announce(ts, ip, asn, prefixes, as_path, as4=False))
+        count += n
+        ts += rng.random() < 0.05
+    path.write_bytes(gzip.compress(b"".join(records), 6))
+    return count
+
+
+def interpreter_floor(repeat: int) -> float:
+    """Seconds for a Python process that only imports what writing Parquet needs (numpy and
+    pyarrow.parquet): the least any Python job of this kind can take."""
+    return timed(
+        lambda: subprocess.run([sys.executable, "-c", "import numpy, pyarrow.parquet"], check=True),
+        repeat,
+    )
+
+
 def peak_rss_kib(path: Path, out: Path, watch: Watch) -> int:
     """Peak RSS (KiB) of a normalization run in a fresh interpreter (GNU time)."""
     code = (
@@ -350,6 +393,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--update-elements", type=int, nargs="*", default=[20_000, 100_000, 400_000]
+    )
     args = parser.parse_args()
     watch = study_watch()
     numbers: dict[str, object] = {"bgpdump": BGPDUMP or "not installed (ratios skipped)"}
@@ -368,13 +414,27 @@ def main() -> None:
         numbers["job imports s (all imports of a job, -X importtime)"] = round(
             min(job.startup_imports(raw_empty) for _ in range(args.repeat)), 3
         )
+        floor = interpreter_floor(args.repeat + 2)
+        numbers["python + numpy + pyarrow.parquet imports, whole process s"] = round(floor, 3)
         if (REALDATA / "routing").is_dir():
             for name in REAL:
                 path = REALDATA / "routing" / name
                 row = compare(path, work / "out.parquet", watch, args.repeat)
                 row.update(whole_process(job, path, int(row["elements"]), args.repeat))  # type: ignore[call-overload]
                 row["compressed MiB"] = round(path.stat().st_size / 2**20, 3)
+                if "bgpdump -m s" in row:
+                    row["floor ratio (imports alone / bgpdump)"] = round(
+                        floor / float(row["bgpdump -m s"]),
+                        2,  # type: ignore[arg-type]
+                    )
                 numbers.update({f"{name}: {k}": v for k, v in row.items()})
+        for hour, size in enumerate(args.update_elements):
+            updates = work / f"updates.20081111.{hour:02d}00.gz"
+            elements = generated_updates(updates, size)
+            row = compare(updates, work / "out.parquet", watch, args.repeat)
+            row.update(whole_process(job, updates, elements, args.repeat))
+            row["gzip MiB"] = round(updates.stat().st_size / 2**20, 2)
+            numbers.update({f"generated updates {elements}: {k}": v for k, v in row.items()})
         big = work / "rib.20081111.0800.bz2"
         entries = generated_rib(big, args.entries)
         repeat = max(1, args.repeat - 1)

@@ -360,12 +360,13 @@ def test_malformed_records_are_counted_and_limited(tmp_path: Path) -> None:
     assert table.height == 9 and qc.skipped == {"records_malformed": 1}
 
 
-@pytest.mark.parametrize(("direct", "read"), [(False, 5), (True, 8)])
+@pytest.mark.parametrize(("direct", "read"), [(False, 5), (True, 9)])
 def test_parser_losing_elements_is_detected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool, read: int
 ) -> None:
     """A parser that stops early is caught whether it reads every record (``direct=False``)
-    or only those not built directly (here the last one, an AS4_PATH merge)."""
+    or only those not built directly (here the last one, an AS4_PATH merge of a path with an
+    AS_SET)."""
     real = pybgpkit_parser.Parser
 
     class StopsEarly:
@@ -385,12 +386,13 @@ def test_parser_losing_elements_is_detected(
 
     monkeypatch.setattr(pybgpkit_parser, "Parser", StopsEarly)
     name = "updates.20081111.2200"
+    merge = mw.announce(TS + 8, "10.0.0.5", 3356, ["15.0.0.0/8"], "3356 196613 {1,2}", as4=False)
     with pytest.raises(
         MalformedInput,
-        match=rf"{name}: {read} IPv4 elements were read from records that hold 9: "
+        match=rf"{name}: {read} IPv4 elements were read from records that hold 10: "
         "pybgpkit-parser skipped some",
     ):
-        run(tmp_path, name, updates(), keep_all=True, direct=direct)
+        run(tmp_path, name, updates() + merge, keep_all=True, direct=direct)
 
 
 def test_file_name_and_records_must_agree(tmp_path: Path) -> None:

@@ -149,6 +149,24 @@ def edge_records() -> list[bytes]:
             TS + 4, mw.bgp_update(announced=("23.0.0.0/8",), attributes=base + path("6939 6"))
         ),
         mw.announce(TS + 5, "10.0.0.5", 196613, ["24.0.0.0/8"], "196613 3356 26780", as4=False),
+        mw.announce(TS + 5, "10.0.0.5", 3356, ["24.1.0.0/16"], "3356 196613 {7018,701}", as4=False),
+        # AS4_PATH as long as AS_PATH, and longer (then ignored)
+        message(
+            TS + 5,
+            announced=("24.2.0.0/16",),
+            attributes=base
+            + path("1 23456", False)
+            + mw.attribute(0xC0, 17, mw.encode_segments(mw.parse_as_path("7 196613"), True)),
+            as4=False,
+        ),
+        message(
+            TS + 5,
+            announced=("24.3.0.0/16",),
+            attributes=base
+            + path("23456", False)
+            + mw.attribute(0xC0, 17, mw.encode_segments(mw.parse_as_path("7 196613"), True)),
+            as4=False,
+        ),
         mw.announce(TS + 5, "10.0.0.6", 3356, ["25.0.0.0/8"], "(65000 65001) 3356 26780"),
         message(TS + 5, announced=("26.0.0.0/8",), attributes=base + raw_path((2, [1]), (1, []))),
         message(
@@ -244,6 +262,18 @@ def test_direct_update_rows_on_real_files(
         assert fast == walked(REAL / name, None)
     built = both_ways(REAL / name, tmp_path, monkeypatch, keep_all=True, parallel=False)
     assert built == fast[0]["elements_ipv4"]  # every element of these files, built directly
+
+
+def test_as4_paths_are_merged_as_the_parser_merges_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AS4_PATH shorter than, as long as and longer than AS_PATH (one AS_SEQUENCE each):
+    built directly, with the parser's paths; an AS4_PATH with a set goes to the parser."""
+    four = [r for r in edge_records() if b"\xc0\x11" in r]
+    assert len(four) == 4
+    raw = tmp_path / "updates.20081111.2200"
+    raw.write_bytes(b"".join(four))
+    assert both_ways(raw, tmp_path, monkeypatch, keep_all=True, parallel=False) == 3
 
 
 def test_a_default_route_is_an_element(tmp_path: Path) -> None:

@@ -153,7 +153,14 @@ class _Paths:
     upstream: np.ndarray
 
 
+def _last_of_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: each distinct key and the index of its last occurrence."""
+    last = np.flatnonzero(np.diff(keys, append=np.iinfo(np.int64).max) != 0)
+    return keys[last], last
+
+
 def _paths(buf: np.ndarray, d: Decoded) -> _Paths:
+    """The records' ASNs, origins and upstreams from their segments (see :class:`_Paths`)."""
     m = len(d.has_path)
     asn = asn_values(buf, d.seg_at, d.seg_n, d.seg_size)
     count = np.bincount(d.seg_rec, weights=d.seg_n, minlength=m).astype(np.int64)
@@ -194,17 +201,14 @@ def _paths(buf: np.ndarray, d: Decoded) -> _Paths:
     t_rec = asn_rec[token]
     t_val = np.where(asn_set, -1, asn)[token]
     t_pos = np.flatnonzero(token)
-    last_token = np.full(m, -1, dtype=np.int64)
-    np.maximum.at(last_token, t_rec, np.arange(len(t_rec), dtype=np.int64))
     origin_token = np.full(m, -2, dtype=np.int64)
-    has_token = last_token >= 0
-    origin_token[has_token] = t_val[last_token[has_token]]
+    recs, last = _last_of_runs(t_rec)  # tokens are in record order
+    origin_token[recs] = t_val[last]
     differs = t_val != origin_token[t_rec]
     upstream = np.full(m, -1, dtype=np.int64)
-    last_diff = np.full(m, -1, dtype=np.int64)
-    np.maximum.at(last_diff, t_rec[differs], t_pos[differs])
-    found = last_diff >= 0
-    upstream[found] = np.where(asn_set[last_diff[found]], -1, asn[last_diff[found]])
+    recs, last = _last_of_runs(t_rec[differs])
+    at = t_pos[differs][last]
+    upstream[recs] = np.where(asn_set[at], -1, asn[at])
     return _Paths(
         asn=asn,
         start=start,

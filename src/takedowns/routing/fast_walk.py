@@ -349,6 +349,49 @@ def _mp_nlri(
     return four, np.where(v6, six[3], 0)
 
 
+def _merge_as4(
+    buf: np.ndarray,
+    subtypes: np.ndarray,
+    as_path: tuple[np.ndarray, np.ndarray],
+    as4_path: tuple[np.ndarray, np.ndarray],
+    update: np.ndarray,
+    segments: tuple[list[np.ndarray], ...],
+) -> np.ndarray:
+    """The merged paths of the updates that carry AS4_PATH (see :func:`bgp4mp_v4`), appended
+    to ``segments`` (record, first ASN offset, count, type, ASN size); the others that carry
+    it are no longer plain (cleared in ``update``). Returns which records were merged."""
+    (path_start, path_end), (four_start, four_end) = as_path, as4_path
+    has = update & (four_start >= 0)
+    merged = np.zeros(len(update), dtype=bool)
+    if not has.any():
+        return merged
+    ps = np.where(has & (path_start >= 0), path_start, 0)
+    fs = np.where(has, four_start, 0)
+    n2 = buf[ps + 1].astype(np.int64)
+    n4 = buf[fs + 1].astype(np.int64)
+    single = (
+        (subtypes == 1)
+        & (path_start >= 0)
+        & (buf[ps] == 2)
+        & (ps + 2 + 2 * n2 == path_end)
+        & (buf[fs] == 2)
+        & (fs + 2 + 4 * n4 == four_end)
+    )
+    update[has & ~single] = False
+    merged = has & single
+    recs = np.flatnonzero(merged)
+    lead = n2[recs] - n4[recs]  # the 2-byte ASNs AS4_PATH does not cover (< 0: ignore it)
+    two = recs[lead != 0]  # the 2-byte lead, or the whole AS_PATH
+    four = recs[lead >= 0]
+    seg_rec, seg_at, seg_n, seg_type, seg_size = segments
+    seg_rec += [two, four]
+    seg_at += [ps[two] + 2, fs[four] + 2]
+    seg_n += [np.where(lead[lead != 0] > 0, lead[lead != 0], n2[two]), n4[four]]
+    seg_type += [np.full(len(two), 2, dtype=np.uint8), np.full(len(four), 2, dtype=np.uint8)]
+    seg_size += [np.full(len(two), 2, dtype=np.int64), np.full(len(four), 4, dtype=np.int64)]
+    return merged
+
+
 def bgp4mp_v4(
     data: np.ndarray,
     offsets: np.ndarray,
@@ -359,12 +402,18 @@ def bgp4mp_v4(
     ends: np.ndarray | None,
     elements: bool = False,
     sessions_v6: bool = True,
+    as4_merge: bool = False,
 ) -> Updates:
     """Check the BGP4MP MESSAGE (subtype 1) and MESSAGE_AS4 (subtype 4) records at
     ``offsets`` (``lengths`` body bytes, complete within ``data``), as the per-record code
     of :mod:`takedowns.routing.walk` would, over arrays of offsets; see :class:`Updates`.
     ``elements``: also return the plain updates' segments and IPv4 elements;
-    ``sessions_v6``: False leaves the records of IPv6 sessions to the per-record code."""
+    ``sessions_v6``: False leaves the records of IPv6 sessions to the per-record code.
+    ``as4_merge``: a MESSAGE (2-byte session) record whose AS_PATH and AS4_PATH are one
+    AS_SEQUENCE each is plain too, its path merged as pybgpkit-parser merges it (RFC 6793: the
+    leading ASNs of AS_PATH that AS4_PATH does not cover, then AS4_PATH; AS_PATH alone when
+    AS4_PATH is longer), given as two AS_SEQUENCE segments (the 2-byte lead, then the 4-byte
+    rest), which make the same path, text, origin and upstream as one."""
     m = len(offsets)
     buf = np.concatenate((data, np.zeros(40, dtype=np.uint8)))  # reads may run past the end
     body = offsets + 12
@@ -402,7 +451,8 @@ def bgp4mp_v4(
     path_start = np.full(m, -1, dtype=np.int64)
     path_end = np.full(m, -1, dtype=np.int64)
     mp = {
-        code: (np.full(m, -1, dtype=np.int64), np.full(m, -1, dtype=np.int64)) for code in (14, 15)
+        code: (np.full(m, -1, dtype=np.int64), np.full(m, -1, dtype=np.int64))
+        for code in (14, 15, 17)  # MP_REACH_NLRI, MP_UNREACH_NLRI, AS4_PATH
     }
     block_end = attrs + attr_len
     pos = attrs.copy()
@@ -420,7 +470,8 @@ def bgp4mp_v4(
         value = a + np.where(ext, 4, 3)
         vend = value + np.where(ext, long_len, short_len)
         good &= vend <= end
-        good &= code != 17  # AS4_PATH: the per-record code merges it
+        if not as4_merge:
+            good &= code != 17  # AS4_PATH: the per-record code merges it
         for which, (first, last) in ((2, (path_start, path_end)), *mp.items()):
             is_it = (code == which) & good
             second = is_it & (first[active] >= 0)  # the parser keeps only the last one
@@ -442,8 +493,15 @@ def bgp4mp_v4(
     seg_at: list[np.ndarray] = []
     seg_n: list[np.ndarray] = []
     seg_type_of: list[np.ndarray] = []
+    seg_size_of: list[np.ndarray] = []
+    merged = np.zeros(m, dtype=bool)
+    if as4_merge:
+        merged = _merge_as4(
+            buf, subtypes, (path_start, path_end), mp[17], update,
+            (seg_rec, seg_at, seg_n, seg_type_of, seg_size_of),
+        )  # fmt: skip
     j = path_start.copy()
-    active = np.flatnonzero(update & (path_start >= 0) & (path_start < path_end))
+    active = np.flatnonzero(update & ~merged & (path_start >= 0) & (path_start < path_end))
     while active.size:
         at = j[active]
         end = path_end[active]
@@ -459,6 +517,7 @@ def bgp4mp_v4(
         seg_at.append(at[good] + 2)
         seg_n.append(count[good])
         seg_type_of.append(seg_type[good])
+        seg_size_of.append(size[keep])
         j[keep] = nxt[good]
         active = keep[j[keep] < path_end[keep]]
 
@@ -471,11 +530,12 @@ def bgp4mp_v4(
     first = (np.concatenate(seg_at) if seg_at else empty)[order]
     n = (np.concatenate(seg_n) if seg_n else empty)[order]
     kinds = (np.concatenate(seg_type_of) if seg_type_of else empty)[order]
+    seg_size = (np.concatenate(seg_size_of) if seg_size_of else empty)[order]
 
     v4_lists = (nlri, reach_v4, wd, unreach_v4)  # the parser's order within a record
     hit = np.zeros(m, dtype=bool)
     if watched is not None and rec.size:
-        asn = asn_values(buf, first, n, size[rec])
+        asn = asn_values(buf, first, n, seg_size)
         found = np.isin(asn, np.fromiter(watched, dtype=np.int64))
         hit[np.repeat(rec, n)[found]] = True
     if starts is not None and ends is not None and len(starts):
@@ -495,7 +555,7 @@ def bgp4mp_v4(
     )
     if elements:
         result.seg_rec, result.seg_type, result.seg_n, result.seg_at = rec, kinds, n, first
-        result.seg_size = size[rec]
+        result.seg_size = seg_size
         result.has_path = update & (path_start >= 0)
         el_rec = np.concatenate([lists[0] for lists in v4_lists])
         group = np.concatenate([np.full(len(lists[0]), g) for g, lists in enumerate(v4_lists)])

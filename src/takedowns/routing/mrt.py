@@ -476,9 +476,10 @@ def _parse_checked_stream(
     The plain records become rows directly from their bytes
     (:mod:`takedowns.routing.element_columns`): in a RIB, the TABLE_DUMP IPv4 entries (the
     common case of a TABLE_DUMP v1 RIB); in an update file, the BGP4MP messages of IPv4
-    sessions without AS4_PATH or MP attributes. The others (AS4_PATH, MP_REACH_NLRI,
-    TABLE_DUMP_V2 records with the latest PEER_INDEX_TABLE before them) go to
-    pybgpkit-parser (:func:`_parse_records`), and the rows keep the records' order."""
+    sessions (AS4_PATH merged where both paths are one AS_SEQUENCE). The others (TABLE_DUMP
+    entries to merge, other AS4_PATH merges, TABLE_DUMP_V2 records with the latest
+    PEER_INDEX_TABLE before them, IPv6 sessions) go to pybgpkit-parser
+    (:func:`_parse_records`), and the rows keep the records' order."""
     import numpy as np
 
     threaded = close_fd is not None
@@ -591,8 +592,9 @@ def _direct_rows(
         if not cand.size:
             return direct, None, empty, 0
         found = bgp4mp_v4(
-            buf, off[cand], length[cand], sub[cand], None, None, None, True, sessions_v6=False
-        )
+            buf, off[cand], length[cand], sub[cand], None, None, None, True,
+            sessions_v6=False, as4_merge=True,
+        )  # fmt: skip
         decoded = columns.Decoded(
             ts=ts[cand][found.el_rec],
             withdrawn=found.el_withdrawn,
