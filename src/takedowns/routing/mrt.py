@@ -127,6 +127,8 @@ MALFORMED_REASONS = ("records_malformed", "bytes_trailing_garbage")
 PARALLEL_FROM_BYTES = 4 << 20
 #: A RIB's checked records are turned into rows this many bytes at a time.
 RIB_CHUNK_BYTES = 4 << 20
+#: Element-table columns with few distinct values per file, dictionary-encoded in Parquet.
+_DICTIONARY_COLUMNS = ("collector", "kind", "peer_ip", "peer_asn", "length", "source_file")
 _FILE_TIME_RE = re.compile(r"(\d{8})\.(\d{4})")
 _SRC_DIR = Path(takedowns.__file__).resolve().parents[1]
 
@@ -343,7 +345,11 @@ class _Sink:
 
         self.schema = ELEMENT_ARROW_SCHEMA.with_metadata(dict(metadata or {}))
         self.path = path
-        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        # dictionary pages only where values repeat (peers, constants): on the prefixes and
+        # paths they cost time and grow the file (a third smaller, a third faster on updates)
+        self.writer = pq.ParquetWriter(
+            path, self.schema, compression="zstd", use_dictionary=list(_DICTIONARY_COLUMNS)
+        )
         self.rows = 0
 
     def write(self, rows: pl.DataFrame | pa.Table) -> None:
