@@ -188,16 +188,6 @@ def table_dump_v4(
     return entries
 
 
-def asns_at(buf: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """The 2-byte ASNs of segments whose first ASN is at ``first`` and that hold ``count``
-    ASNs, flattened in order."""
-    total = int(count.sum())
-    if not total:
-        return np.zeros(0, dtype=np.int64)
-    base = np.repeat(first - 2 * (np.cumsum(count) - count), count)
-    return _u16(buf, base + 2 * np.arange(total, dtype=np.int64))
-
-
 def runs(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The [first, stop) index ranges of consecutive True values of ``keep``."""
     edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))

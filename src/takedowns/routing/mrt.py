@@ -676,27 +676,6 @@ def _with_end(pieces: Iterator[bytes]) -> Iterator[bytes]:
     yield b""
 
 
-def _select_entries(found: Any, keep: np.ndarray) -> Any:
-    """``found`` restricted to the entries where ``keep`` is True (segments renumbered)."""
-    import numpy as np
-
-    from takedowns.routing.fast_walk import Entries
-
-    index = np.cumsum(keep) - 1
-    seg_ok = keep[found.seg_rec]
-    return Entries(
-        plain=found.plain[keep],
-        hit=found.hit[keep],
-        peer_ip=found.peer_ip[keep],
-        peer_as=found.peer_as[keep],
-        seg_rec=index[found.seg_rec[seg_ok]],
-        seg_type=found.seg_type[seg_ok],
-        seg_n=found.seg_n[seg_ok],
-        seg_at=found.seg_at[seg_ok],
-        has_path=found.has_path[keep],
-    )
-
-
 def _parse_records(
     data: bytes,
     off: np.ndarray,
