@@ -21,7 +21,7 @@ return what :mod:`takedowns.routing.element_columns` needs to build the rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -70,6 +70,125 @@ def headers(buf: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
+def _attribute_values(
+    buf: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    ok: np.ndarray,
+    tracked: Sequence[int],
+    refused: Sequence[int] = (),
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Walk the attribute blocks [start, stop) of the records where ``ok``, in as many steps
+    as the longest block has attributes: every header and length must fit. Clears ``ok``
+    where one does not, where an attribute of a ``refused`` type appears, or where one of a
+    ``tracked`` type appears twice (the per-record code decides those). Returns, per tracked
+    type, the [start, end) of its value in each record (-1 where absent)."""
+    m = len(start)
+    found = {
+        code: (np.full(m, -1, dtype=np.int64), np.full(m, -1, dtype=np.int64)) for code in tracked
+    }
+    pos = np.where(ok, start, stop)
+    active = np.flatnonzero(pos < stop)
+    while active.size:
+        a = pos[active]
+        end = stop[active]
+        good = a + 3 <= end
+        a_safe = np.where(good, a, 0)  # reads stay inside the buffer
+        flags = buf[a_safe]
+        code = buf[a_safe + 1]
+        ext = (flags & 0x10) != 0
+        good &= ~ext | (a + 4 <= end)
+        short_len = buf[a_safe + 2].astype(np.int64)
+        long_len = (short_len << 8) | buf[np.where(good & ext, a_safe + 3, 0)]
+        value = a + np.where(ext, 4, 3)
+        vend = value + np.where(ext, long_len, short_len)
+        good &= vend <= end
+        if refused:
+            good &= ~np.isin(code, refused)
+        for which, (first, last) in found.items():
+            is_it = (code == which) & good
+            second = is_it & (first[active] >= 0)
+            good &= ~second
+            is_it &= ~second
+            first[active[is_it]] = value[is_it]
+            last[active[is_it]] = vend[is_it]
+        bad = active[~good]
+        ok[bad] = False
+        pos[bad] = stop[bad]
+        pos[active[good]] = vend[good]
+        active = active[good]
+        active = active[pos[active] < stop[active]]
+    return found
+
+
+@dataclass
+class _Segments:
+    """AS_PATH segments found one position at a time (lists of arrays, one per step)."""
+
+    rec: list[np.ndarray] = field(default_factory=list)
+    at: list[np.ndarray] = field(default_factory=list)  # offset of the first ASN
+    n: list[np.ndarray] = field(default_factory=list)
+    kind: list[np.ndarray] = field(default_factory=list)
+    size: list[np.ndarray] = field(default_factory=list)  # bytes per ASN
+
+    def add(
+        self,
+        rec: np.ndarray,
+        at: np.ndarray,
+        n: np.ndarray,
+        kind: int | np.ndarray,
+        size: int | np.ndarray,
+    ) -> None:
+        self.rec.append(rec)
+        self.at.append(at)
+        self.n.append(n)
+        self.kind.append(np.broadcast_to(np.asarray(kind, dtype=np.int64), rec.shape))
+        self.size.append(np.broadcast_to(np.asarray(size, dtype=np.int64), rec.shape))
+
+    def walk(
+        self,
+        buf: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        size: np.ndarray,
+        walked: np.ndarray,
+    ) -> np.ndarray:
+        """Add the segments of the paths [start, end) of the records where ``walked`` (ASNs
+        of ``size`` bytes): types AS_SET/AS_SEQUENCE only, filling the path exactly. Returns
+        the records where they do not."""
+        bad_records = np.zeros(len(start), dtype=bool)
+        j = start.copy()
+        active = np.flatnonzero(walked & (start >= 0) & (start < end))
+        while active.size:
+            at = j[active]
+            stop = end[active]
+            good = at + 2 <= stop
+            at_safe = np.where(good, at, 0)
+            seg_type = buf[at_safe]
+            count = buf[at_safe + 1].astype(np.int64)
+            good &= np.isin(seg_type, _PLAIN_SEGMENTS)
+            nxt = at + 2 + size[active] * count
+            good &= nxt <= stop
+            bad_records[active[~good]] = True
+            keep = active[good]
+            self.add(keep, at[good] + 2, count[good], seg_type[good], size[keep])
+            j[keep] = nxt[good]
+            active = keep[j[keep] < end[keep]]
+        return bad_records
+
+    def sorted(self, ok: np.ndarray) -> tuple[np.ndarray, ...]:
+        """rec, at, n, kind, size of the segments of the records where ``ok``, each record's
+        in path order (a stable sort by record keeps the order they were found in)."""
+        empty = np.zeros(0, dtype=np.int64)
+        parts = [
+            np.concatenate(x) if x else empty
+            for x in (self.rec, self.at, self.n, self.kind, self.size)
+        ]
+        order = np.argsort(parts[0], kind="stable")
+        order = order[ok[parts[0][order]]]
+        return tuple(p[order] for p in parts)
+
+
 def table_dump_v4(
     buf: np.ndarray,
     offsets: np.ndarray,
@@ -91,79 +210,17 @@ def table_dump_v4(
     alen = _u16(buf, safe + 20)
     ok &= (plen <= 32) & (22 + alen == lengths)
 
-    path_start = np.full(m, -1, dtype=np.int64)
-    path_end = np.full(m, -1, dtype=np.int64)
-    pos = np.where(ok, body + 22, stop)
-    active = np.flatnonzero(pos < stop)
-    while active.size:
-        a = pos[active]
-        end = stop[active]
-        good = a + 3 <= end
-        a_safe = np.where(good, a, 0)
-        flags = buf[a_safe]
-        code = buf[a_safe + 1]
-        ext = (flags & 0x10) != 0
-        good &= ~ext | (a + 4 <= end)
-        short_len = buf[a_safe + 2].astype(np.int64)
-        long_len = (short_len << 8) | buf[np.where(good & ext, a_safe + 3, 0)]
-        value = a + np.where(ext, 4, 3)
-        vend = value + np.where(ext, long_len, short_len)
-        good &= vend <= end
-        # AS4_PATH, or a second AS_PATH: the per-record code decides
-        good &= code != 17
-        is_path = (code == 2) & good
-        second = is_path & (path_start[active] >= 0)
-        good &= ~second
-        is_path &= ~second
-        path_start[active[is_path]] = value[is_path]
-        path_end[active[is_path]] = vend[is_path]
-        bad = active[~good]
-        ok[bad] = False
-        pos[bad] = stop[bad]
-        pos[active[good]] = vend[good]
-        active = active[good]
-        active = active[pos[active] < stop[active]]
-
-    # AS_PATH segments (2-byte ASNs): types 1/2 only, filling the attribute exactly
-    seg_rec: list[np.ndarray] = []
-    seg_at: list[np.ndarray] = []
-    seg_n: list[np.ndarray] = []
-    seg_type_of: list[np.ndarray] = []
-    j = path_start.copy()
-    active = np.flatnonzero(ok & (path_start >= 0) & (path_start < path_end))
-    while active.size:
-        at = j[active]
-        end = path_end[active]
-        good = at + 2 <= end
-        at_safe = np.where(good, at, 0)
-        seg_type = buf[at_safe]
-        count = buf[at_safe + 1].astype(np.int64)
-        good &= np.isin(seg_type, _PLAIN_SEGMENTS)
-        nxt = at + 2 + 2 * count
-        good &= nxt <= end
-        bad = active[~good]
-        ok[bad] = False
-        keep = active[good]
-        seg_rec.append(keep)
-        seg_at.append(at[good] + 2)
-        seg_n.append(count[good])
-        seg_type_of.append(seg_type[good])
-        j[keep] = nxt[good]
-        active = keep[j[keep] < path_end[keep]]
+    # AS4_PATH, or a second AS_PATH: the per-record code decides
+    path_start, path_end = _attribute_values(buf, body + 22, stop, ok, (2,), refused=(17,))[2]
+    found_segments = _Segments()
+    ok &= ~found_segments.walk(buf, path_start, path_end, np.full(m, 2, dtype=np.int64), ok.copy())
+    rec, first, count, kinds, _ = found_segments.sorted(ok)
 
     hit = np.zeros(m, dtype=bool)
-    if watched is not None and seg_rec:
-        rec = np.concatenate(seg_rec)
-        first = np.concatenate(seg_at)
-        count = np.concatenate(seg_n)
-        total = int(count.sum())
-        if total:
-            # the byte offset of every ASN of every segment
-            base = np.repeat(first - 2 * (np.cumsum(count) - count), count)
-            at = base + 2 * np.arange(total, dtype=np.int64)
-            asn = _u16(buf, at)
-            found = np.isin(asn, np.fromiter(watched, dtype=np.int64))
-            hit[np.repeat(rec, count)[found]] = True
+    if watched is not None and rec.size:
+        asn = asn_values(buf, first, count, np.full(len(rec), 2, dtype=np.int64))
+        found = np.isin(asn, np.fromiter(watched, dtype=np.int64))
+        hit[np.repeat(rec, count)[found]] = True
     if starts is not None and ends is not None and len(starts):
         hit |= _overlapping(_u32(buf, safe + 4), plen, starts, ends)
     hit &= ok
@@ -174,16 +231,7 @@ def table_dump_v4(
         peer_as=_u16(buf, safe + 18),
     )
     if segments:
-        empty = np.zeros(0, dtype=np.int64)
-        rec = np.concatenate(seg_rec) if seg_rec else empty
-        # segments were found one position at a time: a stable sort by entry puts each
-        # entry's segments in path order; those of entries found bad later are dropped
-        order = np.argsort(rec, kind="stable")
-        order = order[ok[rec[order]]]
-        entries.seg_rec = rec[order]
-        entries.seg_type = (np.concatenate(seg_type_of) if seg_type_of else empty)[order]
-        entries.seg_n = (np.concatenate(seg_n) if seg_n else empty)[order]
-        entries.seg_at = (np.concatenate(seg_at) if seg_at else empty)[order]
+        entries.seg_rec, entries.seg_at, entries.seg_n, entries.seg_type = rec, first, count, kinds
         entries.has_path = ok & (path_start >= 0)
     return entries
 
@@ -345,16 +393,15 @@ def _merge_as4(
     as_path: tuple[np.ndarray, np.ndarray],
     as4_path: tuple[np.ndarray, np.ndarray],
     update: np.ndarray,
-    segments: tuple[list[np.ndarray], ...],
+    segments: _Segments,
 ) -> np.ndarray:
-    """The merged paths of the updates that carry AS4_PATH (see :func:`bgp4mp_v4`), appended
-    to ``segments`` (record, first ASN offset, count, type, ASN size); the others that carry
-    it are no longer plain (cleared in ``update``). Returns which records were merged."""
+    """The merged paths of the updates that carry AS4_PATH (see :func:`bgp4mp_v4`), added to
+    ``segments``; the others that carry it are no longer plain (cleared in ``update``).
+    Returns which records were merged."""
     (path_start, path_end), (four_start, four_end) = as_path, as4_path
     has = update & (four_start >= 0)
-    merged = np.zeros(len(update), dtype=bool)
     if not has.any():
-        return merged
+        return np.zeros(len(update), dtype=bool)
     ps = np.where(has & (path_start >= 0), path_start, 0)
     fs = np.where(has, four_start, 0)
     n2 = buf[ps + 1].astype(np.int64)
@@ -371,14 +418,10 @@ def _merge_as4(
     merged = has & single
     recs = np.flatnonzero(merged)
     lead = n2[recs] - n4[recs]  # the 2-byte ASNs AS4_PATH does not cover (< 0: ignore it)
-    two = recs[lead != 0]  # the 2-byte lead, or the whole AS_PATH
+    two = lead != 0  # the 2-byte lead, or the whole AS_PATH
+    segments.add(recs[two], ps[recs[two]] + 2, np.where(lead > 0, lead, n2[recs])[two], 2, 2)
     four = recs[lead >= 0]
-    seg_rec, seg_at, seg_n, seg_type, seg_size = segments
-    seg_rec += [two, four]
-    seg_at += [ps[two] + 2, fs[four] + 2]
-    seg_n += [np.where(lead[lead != 0] > 0, lead[lead != 0], n2[two]), n4[four]]
-    seg_type += [np.full(len(two), 2, dtype=np.uint8), np.full(len(four), 2, dtype=np.uint8)]
-    seg_size += [np.full(len(two), 2, dtype=np.int64), np.full(len(four), 4, dtype=np.int64)]
+    segments.add(four, fs[four] + 2, n4[four], 2, 4)
     return merged
 
 
@@ -437,90 +480,23 @@ def bgp4mp_v4(
     wd = _prefix_lists(buf, msg + 21, msg + 21 + wd_len, update)
     nlri = _prefix_lists(buf, attrs + attr_len, msg_end, update)
 
-    # the attribute block
-    path_start = np.full(m, -1, dtype=np.int64)
-    path_end = np.full(m, -1, dtype=np.int64)
-    mp = {
-        code: (np.full(m, -1, dtype=np.int64), np.full(m, -1, dtype=np.int64))
-        for code in (14, 15, 17)  # MP_REACH_NLRI, MP_UNREACH_NLRI, AS4_PATH
-    }
-    block_end = attrs + attr_len
-    pos = attrs.copy()
-    active = np.flatnonzero(update & (pos < block_end))
-    while active.size:
-        a = pos[active]
-        end = block_end[active]
-        good = a + 3 <= end
-        flags = buf[a]
-        code = buf[a + 1]
-        ext = (flags & 0x10) != 0
-        good &= ~ext | (a + 4 <= end)
-        short_len = buf[a + 2].astype(np.int64)
-        long_len = (short_len << 8) | buf[a + 3]
-        value = a + np.where(ext, 4, 3)
-        vend = value + np.where(ext, long_len, short_len)
-        good &= vend <= end
-        if not as4_merge:
-            good &= code != 17  # AS4_PATH: the per-record code merges it
-        for which, (first, last) in ((2, (path_start, path_end)), *mp.items()):
-            is_it = (code == which) & good
-            second = is_it & (first[active] >= 0)  # the parser keeps only the last one
-            good &= ~second
-            is_it &= ~second
-            first[active[is_it]] = value[is_it]
-            last[active[is_it]] = vend[is_it]
-        bad = active[~good]
-        update[bad] = False
-        pos[bad] = block_end[bad]
-        pos[active[good]] = vend[good]
-        active = active[good]
-        active = active[pos[active] < block_end[active]]
+    # the attribute block: AS_PATH, MP_REACH_NLRI, MP_UNREACH_NLRI, AS4_PATH
+    values = _attribute_values(
+        buf, attrs, attrs + attr_len, update, (2, 14, 15, 17), refused=() if as4_merge else (17,)
+    )
+    path_start, path_end = values[2]
+    mp = values
     reach_v4, reach_v6 = _mp_nlri(buf, mp[14][0], mp[14][1], True, update)
     unreach_v4, unreach_v6 = _mp_nlri(buf, mp[15][0], mp[15][1], False, update)
 
     # AS_PATH segments: types 1/2 only, filling the attribute exactly
-    seg_rec: list[np.ndarray] = []
-    seg_at: list[np.ndarray] = []
-    seg_n: list[np.ndarray] = []
-    seg_type_of: list[np.ndarray] = []
-    seg_size_of: list[np.ndarray] = []
+    found_segments = _Segments()
     merged = np.zeros(m, dtype=bool)
     if as4_merge:
-        merged = _merge_as4(
-            buf, subtypes, (path_start, path_end), mp[17], update,
-            (seg_rec, seg_at, seg_n, seg_type_of, seg_size_of),
-        )  # fmt: skip
-    j = path_start.copy()
-    active = np.flatnonzero(update & ~merged & (path_start >= 0) & (path_start < path_end))
-    while active.size:
-        at = j[active]
-        end = path_end[active]
-        good = at + 2 <= end
-        seg_type = buf[at]
-        count = buf[at + 1].astype(np.int64)
-        good &= np.isin(seg_type, _PLAIN_SEGMENTS)
-        nxt = at + 2 + size[active] * count
-        good &= nxt <= end
-        update[active[~good]] = False
-        keep = active[good]
-        seg_rec.append(keep)
-        seg_at.append(at[good] + 2)
-        seg_n.append(count[good])
-        seg_type_of.append(seg_type[good])
-        seg_size_of.append(size[keep])
-        j[keep] = nxt[good]
-        active = keep[j[keep] < path_end[keep]]
-
+        merged = _merge_as4(buf, subtypes, (path_start, path_end), mp[17], update, found_segments)
+    update &= ~found_segments.walk(buf, path_start, path_end, size, update & ~merged)
     plain = (ok & ~is_update) | update
-    empty = np.zeros(0, dtype=np.int64)
-    rec = np.concatenate(seg_rec) if seg_rec else empty
-    order = np.argsort(rec, kind="stable")
-    order = order[update[rec[order]]]
-    rec = rec[order]
-    first = (np.concatenate(seg_at) if seg_at else empty)[order]
-    n = (np.concatenate(seg_n) if seg_n else empty)[order]
-    kinds = (np.concatenate(seg_type_of) if seg_type_of else empty)[order]
-    seg_size = (np.concatenate(seg_size_of) if seg_size_of else empty)[order]
+    rec, first, n, kinds, seg_size = found_segments.sorted(update)
 
     v4_lists = (nlri, reach_v4, wd, unreach_v4)  # the parser's order within a record
     hit = np.zeros(m, dtype=bool)
