@@ -15,10 +15,12 @@
    1.5 MiB, about 200,000 elements at the real RIS file's 7.4 bytes per element), the same
    comparison; and the floor of any such Python job: a process that
    only imports numpy and pyarrow.parquet, against bgpdump on each real file.
-4. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
+4. A generated RIS-like TABLE_DUMP_V2 RIB (``bview``, ``--bview-prefixes`` prefixes seen by
+   12 peers, gzip), the same comparison.
+5. A generated route-views2-like RIB (MRT TABLE_DUMP v1, bzip2) of ``--entries`` entries
    (default 1,000,000): the same comparison, and the peak memory of a normalization of that
    file and of one twice its size (bounded memory: it must not grow with the file).
-5. Projections for the real study (stated assumptions): files, download volume and CPU time
+6. Projections for the real study (stated assumptions): files, download volume and CPU time
    of the ``core`` and ``full`` profiles, from the measured throughput.
 
 Times are the best of ``--repeat`` runs (other work may share the machine).
@@ -336,6 +338,26 @@ def generated_updates(path: Path, elements: int, peers: int = 40) -> int:
     return count
 
 
+def generated_bview(path: Path, prefixes: int, peers: int = 12) -> int:
+    """A RIS-like TABLE_DUMP_V2 RIB (gzip): a PEER_INDEX_TABLE, then ``prefixes``
+    RIB_IPV4_UNICAST records with one entry per peer (4-byte paths of three ASes)."""
+    rng = random.Random(2008)
+    peer_asns = (3549, 174, 701, 6939, 3356, 1299, 3257, 2914)
+    peer_list = [mw.Peer(f"203.0.113.{i + 1}", peer_asns[i % len(peer_asns)]) for i in range(peers)]
+    transits = (174, 701, 1239, 2914, 3257, 3356, 6453, 6762)
+    records = [mw.peer_index_table(1226390400, peer_list)]
+    for i in range(prefixes):
+        origin = rng.randrange(1000, 60000)
+        entries = [
+            mw.RibEntry(k, f"{peer.asn} {transits[(origin + k) % len(transits)]} {origin}", peer.ip)
+            for k, peer in enumerate(peer_list)
+        ]
+        prefix = f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.0/24"
+        records.append(mw.rib_ipv4_unicast(1226390400, i, prefix, entries))
+    path.write_bytes(gzip.compress(b"".join(records), 6))
+    return prefixes * peers
+
+
 def interpreter_floor(repeat: int) -> float:
     """Seconds for a Python process that only imports what writing Parquet needs (numpy and
     pyarrow.parquet): the least any Python job of this kind can take."""
@@ -396,6 +418,7 @@ def main() -> None:
     parser.add_argument(
         "--update-elements", type=int, nargs="*", default=[20_000, 100_000, 400_000]
     )
+    parser.add_argument("--bview-prefixes", type=int, default=50_000)
     args = parser.parse_args()
     watch = study_watch()
     numbers: dict[str, object] = {"bgpdump": BGPDUMP or "not installed (ratios skipped)"}
@@ -435,6 +458,12 @@ def main() -> None:
             row.update(whole_process(job, updates, elements, args.repeat))
             row["gzip MiB"] = round(updates.stat().st_size / 2**20, 2)
             numbers.update({f"generated updates {elements}: {k}": v for k, v in row.items()})
+        bview = work / "bview.20081111.0800.gz"
+        elements = generated_bview(bview, args.bview_prefixes)
+        row = compare(bview, work / "out.parquet", watch, args.repeat)
+        row.update(whole_process(job, bview, elements, args.repeat))
+        row["gzip MiB"] = round(bview.stat().st_size / 2**20, 2)
+        numbers.update({f"generated bview (TABLE_DUMP_V2): {k}": v for k, v in row.items()})
         big = work / "rib.20081111.0800.bz2"
         entries = generated_rib(big, args.entries)
         repeat = max(1, args.repeat - 1)

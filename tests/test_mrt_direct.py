@@ -153,12 +153,13 @@ def test_direct_rows_equal_the_parser(
 
 
 def test_table_dump_v2_and_mixed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """TABLE_DUMP_V2 records go to the parser with their PEER_INDEX_TABLE in every chunk; a
-    file mixing both versions keeps its order."""
+    """TABLE_DUMP_V2 entries are built directly against the PEER_INDEX_TABLE in force, which
+    the records the parser reads get in every chunk; a file mixing both versions keeps its
+    order."""
     monkeypatch.setattr(mrt, "RIB_CHUNK_BYTES", 16 << 10)
     v2 = tmp_path / "rib.20081111.2300.gz"
     v2.write_bytes(gzip.compress(table_dump_v2(3000, seed=5)))
-    assert both_ways(v2, tmp_path / "v2", monkeypatch, keep_all=True, parallel=False) == 0
+    assert both_ways(v2, tmp_path / "v2", monkeypatch, keep_all=True, parallel=False) > 5000
     mixed = tmp_path / "rib.20081112.0000.gz"
     data = table_dump(800, seed=9) + table_dump_v2(500, seed=6) + table_dump(800, seed=10)
     mixed.write_bytes(gzip.compress(data))
@@ -173,3 +174,99 @@ def test_direct_rows_on_the_real_rib(
     built = both_ways(REAL_RIB, tmp_path, monkeypatch, keep_all=keep_all, parallel=True)
     # keep_all: every entry but the few the parser reads (AS4_PATH); a watch: those forwarded
     assert built > (130_000 if keep_all else 0)
+
+
+def _pit(peers: list[tuple[str, int]]) -> bytes:
+    """A PEER_INDEX_TABLE with IPv4 and IPv6 peers, 2- and 4-byte ASNs."""
+    body = bytes(4) + struct.pack(">H", 0) + struct.pack(">H", len(peers))
+    for ip, asn in peers:
+        address = ipaddress.ip_address(ip)
+        kind = (1 if address.version == 6 else 0) | (2 if asn > 0xFFFF else 0)
+        body += bytes([kind]) + bytes(4) + address.packed
+        body += struct.pack(">I" if asn > 0xFFFF else ">H", asn)
+    return struct.pack(">IHHI", TS, 13, 1, len(body)) + body
+
+
+def _rib(seq: int, prefix: str, entries: list[tuple[int, bytes]], subtype: int = 2) -> bytes:
+    """A TABLE_DUMP_V2 RIB record with entries of (peer index, attribute bytes)."""
+    body = struct.pack(">I", seq) + mw.encode_prefix(prefix) + struct.pack(">H", len(entries))
+    for index, attrs in entries:
+        body += struct.pack(">HIH", index, TS, len(attrs)) + attrs
+    return struct.pack(">IHHI", TS, 13, subtype, len(body)) + body
+
+
+def _path4(*segments: tuple[int, list[int]]) -> bytes:
+    value = b"".join(
+        struct.pack(">BB", kind, len(asns)) + b"".join(struct.pack(">I", a) for a in asns)
+        for kind, asns in segments
+    )
+    return _attr(2, value)
+
+
+def table_dump_v2_edges() -> bytes:
+    """TABLE_DUMP_V2 records of every shape the direct rows and the parser treat apart: an
+    IPv6 peer's IPv4 entries, 2-byte-AS peers, AS sets, confederations, an empty path, none,
+    an empty AS_SET, two sets, AS4_PATH, multicast and IPv6 records, a malformed entry, and a
+    second PEER_INDEX_TABLE that renumbers the peers."""
+    origin, hop = _attr(1, b"\x00"), _attr(3, bytes([10, 0, 0, 1]))
+    plain = origin + _path4((2, [3549, 26780])) + hop
+    records = [_pit([("10.0.0.1", 3549), ("2001:db8::1", 6939), ("10.0.0.3", 196613)])]
+    shapes = [
+        [(0, plain), (2, origin + _path4((2, [196613]), (1, [7018, 701])) + hop)],
+        [(1, plain)],  # an IPv6 peer's IPv4 route: the parser writes its address
+        [(0, origin + _path4((3, [65000]), (2, [3549, 40989])) + hop)],  # confederation
+        [(0, origin + _path4() + hop), (2, origin + hop)],  # empty path, no path
+        [(0, origin + _path4((2, [1]), (1, [])) + hop)],  # an empty AS_SET
+        [(0, origin + _path4((1, [1, 2]), (2, [5]), (1, [1, 2])) + hop)],  # two sets
+        [(0, plain + _attr(17, struct.pack(">BBI", 2, 1, 26780)))],  # AS4_PATH
+        [(0, plain), (0, plain), (2, plain)],
+    ]
+    for i in range(600):
+        records.append(_rib(i, f"12.{i % 250}.{i // 250}.0/24", shapes[i % len(shapes)]))
+        if i == 300:
+            records.append(_rib(i, "13.0.0.0/8", [(0, plain)], subtype=3))  # multicast
+            records.append(_pit([("10.0.0.9", 174), ("10.0.0.1", 3549), ("10.0.0.3", 196613)]))
+        if i == 450:
+            bad = bytearray(_rib(i, "14.0.0.0/8", [(0, plain)]))
+            bad[-len(plain) - 2 : -len(plain)] = struct.pack(">H", len(plain) + 9)
+            records.append(bytes(bad))
+    return b"".join(records)
+
+
+@pytest.mark.parametrize("keep_all", [True, False])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_table_dump_v2_edges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_all: bool, parallel: bool
+) -> None:
+    monkeypatch.setattr(mrt, "RIB_CHUNK_BYTES", 8 << 10)
+    raw = tmp_path / "bview.20081111.2300.gz"
+    raw.write_bytes(gzip.compress(table_dump_v2_edges()))
+    built = both_ways(raw, tmp_path, monkeypatch, keep_all=keep_all, parallel=parallel)
+    assert built > (400 if keep_all else 0)
+
+
+@pytest.mark.parametrize("asns", [None, frozenset({26780, 40989})])
+def test_vectorized_table_dump_v2_walk_equals_the_per_record_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asns: frozenset[int] | None
+) -> None:
+    """Counts, peers, examples and the records passed on, with two peer tables in a run."""
+    import io
+    from dataclasses import asdict
+
+    from takedowns.routing import walk as mrt_walk
+    from takedowns.routing.walk import Routing, walk
+
+    raw = tmp_path / "bview.20081111.2300.gz"
+    raw.write_bytes(gzip.compress(table_dump_v2_edges() + table_dump_v2(2000, seed=8)))
+    ranges = ((int(ipaddress.IPv4Address("12.1.0.0")), int(ipaddress.IPv4Address("12.1.255.255"))),)
+
+    def walked() -> tuple[dict, bytes]:
+        out = io.BytesIO()
+        result = walk(raw, Routing(out=out, ranges=ranges, asns=asns))
+        return asdict(result), out.getvalue()
+
+    fast = walked()
+    monkeypatch.setattr(mrt_walk, "FAST_FROM_RECORDS", 10**9)
+    slow = walked()
+    assert fast == slow
+    assert fast[0]["skipped"]["records_malformed"] == 1 and fast[0]["confed_paths"] > 0

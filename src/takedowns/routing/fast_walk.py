@@ -532,3 +532,149 @@ def bgp4mp_v4(
         result.el_length = np.concatenate([lists[2] for lists in v4_lists])[order]
         result.el_withdrawn = (group >= 2)[order]
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# TABLE_DUMP_V2 RIB entries
+
+
+@dataclass
+class PeerIndex:
+    """A PEER_INDEX_TABLE: per peer, its address (IPv4 as an integer; -1 for an IPv6 peer)
+    and its ASN."""
+
+    ip: np.ndarray
+    asn: np.ndarray
+
+    @classmethod
+    def parse(cls, record: bytes) -> PeerIndex | None:
+        """The table in a PEER_INDEX_TABLE record (header included); None if malformed."""
+        end = len(record)
+        i = 12 + 4
+        if i + 2 > end:
+            return None
+        i += 2 + int.from_bytes(record[i : i + 2], "big")
+        if i + 2 > end:
+            return None
+        count = int.from_bytes(record[i : i + 2], "big")
+        i += 2
+        ips, asns = [], []
+        for _ in range(count):
+            if i + 1 > end:
+                return None
+            kind = record[i]
+            iplen = 16 if kind & 1 else 4
+            aslen = 4 if kind & 2 else 2
+            stop = i + 5 + iplen + aslen
+            if stop > end:
+                return None
+            ips.append(-1 if iplen == 16 else int.from_bytes(record[i + 5 : i + 9], "big"))
+            asns.append(int.from_bytes(record[i + 5 + iplen : stop], "big"))
+            i = stop
+        if i != end:
+            return None
+        return cls(np.array(ips, dtype=np.int64), np.array(asns, dtype=np.int64))
+
+
+@dataclass
+class RibEntries:
+    """The entries of the TABLE_DUMP_V2 RIB_IPV4_UNICAST records given to
+    :func:`table_dump_v2_v4`: ``plain`` per record; per entry of the plain records, in
+    order, its record, peer index, whether it has an AS_PATH; and the entries' AS_PATH
+    segments (4-byte ASNs) as in :class:`Entries`, keyed by entry."""
+
+    plain: np.ndarray
+    prefix: np.ndarray  # per record
+    length: np.ndarray  # per record
+    ent_rec: np.ndarray
+    ent_peer: np.ndarray
+    has_path: np.ndarray
+    seg_rec: np.ndarray
+    seg_type: np.ndarray
+    seg_n: np.ndarray
+    seg_at: np.ndarray
+    seg_size: np.ndarray
+
+
+def table_dump_v2_v4(
+    buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, peers: PeerIndex
+) -> RibEntries:
+    """Decode the RIB_IPV4_UNICAST records at ``offsets`` (complete, checked by the walk)
+    against the peer table ``peers``, over arrays: a record is *plain* when its prefix and
+    every entry are well formed, every entry's peer is an IPv4 peer of ``peers`` and its
+    attributes hold at most one AS_PATH of AS_SEQUENCE/AS_SET segments and no AS4_PATH.
+    The others are left to the parser."""
+    m = len(offsets)
+    body = offsets + 12
+    stop = body + lengths
+    ok = lengths >= 7
+    safe = np.where(ok, body, 0)
+    plen = buf[safe + 4].astype(np.int64)
+    nbytes = (plen + 7) >> 3
+    ok &= (plen <= 32) & (body + 7 + nbytes <= stop)
+    prefix = np.zeros(m, dtype=np.int64)
+    for k in range(4):
+        at = np.where(ok & (nbytes > k), safe + 5 + k, 0)
+        prefix |= (buf[at].astype(np.int64) * (ok & (nbytes > k))) << (24 - 8 * k)
+    count = _u16(buf, np.where(ok, safe + 5 + nbytes, 0))
+    # the entries, one position at a time: peer index (2), originated (4), attribute length
+    pos = np.where(ok, safe + 7 + nbytes, 0)
+    left = np.where(ok, count, 0)
+    recs, peer_of, starts, ends, steps = [], [], [], [], []
+    active = np.flatnonzero(left > 0)
+    step = 0
+    while active.size:
+        at = pos[active]
+        good = at + 8 <= stop[active]
+        at = np.where(good, at, 0)
+        index = _u16(buf, at)
+        alen = _u16(buf, at + 6)
+        good &= (at + 8 + alen <= stop[active]) & (index < len(peers.ip))
+        good &= peers.ip[np.where(good, index, 0)] >= 0  # an IPv4 peer
+        ok[active[~good]] = False
+        a = active[good]
+        recs.append(a)
+        peer_of.append(index[good])
+        starts.append(at[good] + 8)
+        ends.append(at[good] + 8 + alen[good])
+        steps.append(np.full(len(a), step, dtype=np.int64))
+        pos[a] = at[good] + 8 + alen[good]
+        left[a] -= 1
+        active = a[left[a] > 0]
+        step += 1
+    ok &= np.where(ok, pos == stop, False)  # no bytes after the last entry
+    empty = np.zeros(0, dtype=np.int64)
+    cat = lambda parts: np.concatenate(parts) if parts else empty  # noqa: E731
+    ent_rec, ent_peer, a_start, a_end = cat(recs), cat(peer_of), cat(starts), cat(ends)
+    order = np.lexsort((cat(steps), ent_rec))
+    ent_rec, ent_peer, a_start, a_end = (
+        ent_rec[order],
+        ent_peer[order],
+        a_start[order],
+        a_end[order],
+    )
+    entry_ok = np.ones(len(ent_rec), dtype=bool)
+    path_start, path_end = _attribute_values(buf, a_start, a_end, entry_ok, (2,), (17,))[2]
+    segments = _Segments()
+    entry_ok &= ~segments.walk(
+        buf, path_start, path_end, np.full(len(ent_rec), 4, dtype=np.int64), entry_ok.copy()
+    )
+    bad = np.zeros(m, dtype=bool)
+    bad[ent_rec[~entry_ok]] = True
+    ok &= ~bad
+    keep = ok[ent_rec]  # the entries of plain records
+    renumber = np.cumsum(keep) - 1
+    seg_rec, seg_at, seg_n, seg_type, seg_size = segments.sorted(keep)
+    return RibEntries(
+        plain=ok,
+        prefix=prefix,
+        length=plen,
+        ent_rec=ent_rec[keep],
+        ent_peer=ent_peer[keep],
+        has_path=(path_start >= 0)[keep],
+        seg_rec=renumber[seg_rec],
+        seg_type=seg_type,
+        seg_n=seg_n,
+        seg_at=seg_at,
+        seg_size=seg_size,
+    )

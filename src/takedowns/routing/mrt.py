@@ -515,15 +515,16 @@ def _parse_checked_stream(
             buf = np.frombuffer(data, dtype=np.uint8)
             off = np.array(offsets, dtype=np.int64)
             direct, table, rows_k, read = _direct_rows(
-                buf, off, kind=kind, collector=collector, name=name, watch=watch
+                buf, off, kind=kind, collector=collector, name=name, watch=watch, pit=pit
             )
+            chunk_pit, pit = pit, _latest_pit(data, buf, off, pit)
             returned += read
             others = np.flatnonzero(~direct)
             if not others.size:
                 if table is not None:
                     sink.write(table)
                 continue
-            parsed, pit = _parsed_rows(data, buf, off, others, pit, workdir, name, kind, direct)
+            parsed = _parsed_rows(data, buf, off, others, chunk_pit, workdir, name)
             returned += parsed.height
             frames = [
                 elements_frame(
@@ -558,72 +559,78 @@ def _direct_rows(
     collector: str,
     name: str,
     watch: Watch | None,
+    pit: bytes = b"",
 ) -> tuple[np.ndarray, pa.Table | None, np.ndarray, int]:
     """The rows of the plain records at ``off``: which records they cover, the kept rows
     (Arrow, :data:`ELEMENT_SCHEMA`) with each row's record index, and how many elements
-    those records hold."""
+    those records hold. ``pit``: the PEER_INDEX_TABLE record in force at the chunk's start
+    (TABLE_DUMP_V2 entries name their peers by index into it)."""
     import numpy as np
+    import pyarrow as pa
 
-    from takedowns.routing import element_columns as columns
-    from takedowns.routing.fast_walk import _u32, bgp4mp_v4, headers, table_dump_v4
+    from takedowns.routing.fast_walk import headers
 
     ts, typ, sub, length = headers(buf, off)
     direct = np.zeros(len(off), dtype=bool)
-    empty = np.zeros(0, dtype=np.int64)
+    pieces = []
     if kind == "rib":
-        cand = np.flatnonzero((typ == 12) & (sub == 1))
-        if not cand.size or not bool(np.isin(typ, (12, 16)).all()):
-            return direct, None, empty, 0
-        found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
-        body = off[cand] + 12
-        n = len(cand)
-        decoded = columns.Decoded(
-            ts=ts[cand],
-            withdrawn=None,
-            peer_ip=found.peer_ip,
-            peer_asn=found.peer_as,
-            prefix=_u32(buf, np.where(found.plain, body + 4, 0)),
-            length=buf[np.where(found.plain, body + 8, 0)].astype(np.int64),
-            rec=np.arange(n, dtype=np.int64),
-            has_path=found.has_path,
-            seg_rec=found.seg_rec,
-            seg_type=found.seg_type,
-            seg_n=found.seg_n,
-            seg_at=found.seg_at,
-            seg_size=np.full(len(found.seg_rec), 2, dtype=np.int64),
-        )
-        plain = found.plain
+        pieces.append(_table_dump_units(buf, off, ts, typ, sub, length))
+        pieces += _table_dump_v2_units(buf, off, ts, typ, sub, length, pit)
     else:
-        cand = np.flatnonzero((typ == 16) & ((sub == 1) | (sub == 4)))
-        if not cand.size:
-            return direct, None, empty, 0
-        found = bgp4mp_v4(
-            buf, off[cand], length[cand], sub[cand], None, None, None, True,
-            sessions_v6=False, as4_merge=True,
-        )  # fmt: skip
-        decoded = columns.Decoded(
-            ts=ts[cand][found.el_rec],
-            withdrawn=found.el_withdrawn,
-            peer_ip=found.peer_v4()[found.el_rec],
-            peer_asn=found.peer_as[found.el_rec],
-            prefix=found.el_prefix,
-            length=found.el_length,
-            rec=found.el_rec,
-            has_path=found.has_path,
-            seg_rec=found.seg_rec,
-            seg_type=found.seg_type,
-            seg_n=found.seg_n,
-            seg_at=found.seg_at,
-            seg_size=found.seg_size,
+        pieces.append(_bgp4mp_units(buf, off, ts, typ, sub, length))
+    tables, keys, read = [], [], 0
+    for piece in pieces:
+        if piece is None:
+            continue
+        table, rows, covered, elements = _piece_rows(
+            buf, *piece, kind=kind, collector=collector, name=name, watch=watch
         )
-        plain = found.plain
-    plain = plain & columns.direct_ok(decoded)
-    direct[cand[plain]] = True
-    decoded = columns.only_records(decoded, plain)
+        direct[covered] = True
+        read += elements
+        if table is not None:
+            tables.append(table)
+            keys.append(rows)
+    if not tables:
+        return direct, None, np.zeros(0, dtype=np.int64), read
+    if len(tables) == 1:
+        return direct, tables[0], keys[0], read
+    key = np.concatenate(keys)
+    order = np.argsort(key, kind="stable")
+    from takedowns.arrow_buffers import from_numpy
+
+    table = pa.concat_tables(tables).take(from_numpy(order.astype(np.int64), pa.int64()))
+    return direct, table, key[order], read
+
+
+def _piece_rows(
+    buf: np.ndarray,
+    cand: np.ndarray,
+    unit_record: np.ndarray,
+    plain: np.ndarray,
+    decoded: Any,
+    *,
+    kind: str,
+    collector: str,
+    name: str,
+    watch: Watch | None,
+) -> tuple[pa.Table | None, np.ndarray, np.ndarray, int]:
+    """The rows of one kind of plain record: ``cand`` are the records' indexes in the
+    chunk, ``plain`` says which are plain, ``decoded`` holds their units (a record, or a
+    TABLE_DUMP_V2 entry) and ``unit_record`` each unit's record (into ``cand``). Returns the
+    kept rows, each row's record index, the records covered and their element count."""
+    import numpy as np
+
+    from takedowns.routing import element_columns as columns
+
+    plain = plain.copy()
+    plain[unit_record[~columns.direct_ok(decoded)]] = False
+    covered = cand[plain]
+    units = plain[unit_record]
+    decoded = columns.only_records(decoded, units)
     read = len(decoded.rec)
     if not read:
-        return direct, None, empty, 0
-    table, rec = columns.element_table(
+        return None, np.zeros(0, dtype=np.int64), covered, 0
+    table, rows = columns.element_table(
         buf,
         decoded,
         kind=kind,
@@ -632,7 +639,135 @@ def _direct_rows(
         asns=None if watch is None else sorted(watch.asns),
         ranges=() if watch is None else watch.ranges,
     )
-    return direct, table, cand[np.flatnonzero(plain)][rec], read
+    return table, cand[unit_record[np.flatnonzero(units)][rows]], covered, read
+
+
+def _table_dump_units(
+    buf: np.ndarray,
+    off: np.ndarray,
+    ts: np.ndarray,
+    typ: np.ndarray,
+    sub: np.ndarray,
+    length: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
+    """The plain TABLE_DUMP IPv4 entries of a chunk, as :func:`_piece_rows` takes them."""
+    import numpy as np
+
+    from takedowns.routing import element_columns as columns
+    from takedowns.routing.fast_walk import _u32, table_dump_v4
+
+    cand = np.flatnonzero((typ == 12) & (sub == 1))
+    if not cand.size:
+        return None
+    found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
+    body = off[cand] + 12
+    units = np.arange(len(cand), dtype=np.int64)
+    decoded = columns.Decoded(
+        ts=ts[cand],
+        withdrawn=None,
+        peer_ip=found.peer_ip,
+        peer_asn=found.peer_as,
+        prefix=_u32(buf, np.where(found.plain, body + 4, 0)),
+        length=buf[np.where(found.plain, body + 8, 0)].astype(np.int64),
+        rec=units,
+        has_path=found.has_path,
+        seg_rec=found.seg_rec,
+        seg_type=found.seg_type,
+        seg_n=found.seg_n,
+        seg_at=found.seg_at,
+        seg_size=np.full(len(found.seg_rec), 2, dtype=np.int64),
+    )
+    return cand, units, found.plain, decoded
+
+
+def _table_dump_v2_units(
+    buf: np.ndarray,
+    off: np.ndarray,
+    ts: np.ndarray,
+    typ: np.ndarray,
+    sub: np.ndarray,
+    length: np.ndarray,
+    pit: bytes,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
+    """The entries of the plain TABLE_DUMP_V2 RIB_IPV4_UNICAST records of a chunk, one unit
+    per entry, as :func:`_piece_rows` takes them: one piece per PEER_INDEX_TABLE in force
+    (``pit`` at the chunk's start, then each one the chunk holds)."""
+    import numpy as np
+
+    from takedowns.routing import element_columns as columns
+    from takedowns.routing.fast_walk import PeerIndex, table_dump_v2_v4
+
+    cand = np.flatnonzero((typ == 13) & (sub == 2))
+    tables = np.flatnonzero((typ == 13) & (sub == 1))
+    records = [pit] + [
+        bytes(buf[int(off[k]) : int(off[k]) + 12 + int(length[k])]) for k in tables.tolist()
+    ]
+    which = np.searchsorted(tables, cand)  # 0: the table in force at the start
+    pieces = []
+    for t, record in enumerate(records):
+        part = cand[which == t]
+        peers = PeerIndex.parse(record) if record else None
+        if peers is None or not part.size:
+            continue  # no (well-formed) table: the parser's, which refuses or reads them
+        found = table_dump_v2_v4(buf, off[part], length[part], peers)
+        units = found.ent_rec
+        decoded = columns.Decoded(
+            ts=ts[part][units],
+            withdrawn=None,
+            peer_ip=peers.ip[found.ent_peer],
+            peer_asn=peers.asn[found.ent_peer],
+            prefix=found.prefix[units],
+            length=found.length[units],
+            rec=np.arange(len(units), dtype=np.int64),
+            has_path=found.has_path,
+            seg_rec=found.seg_rec,
+            seg_type=found.seg_type,
+            seg_n=found.seg_n,
+            seg_at=found.seg_at,
+            seg_size=found.seg_size,
+        )
+        pieces.append((part, units, found.plain, decoded))
+    return pieces
+
+
+def _bgp4mp_units(
+    buf: np.ndarray,
+    off: np.ndarray,
+    ts: np.ndarray,
+    typ: np.ndarray,
+    sub: np.ndarray,
+    length: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
+    """The plain BGP4MP messages of a chunk (one unit per record; its elements are the
+    decoded rows), as :func:`_piece_rows` takes them."""
+    import numpy as np
+
+    from takedowns.routing import element_columns as columns
+    from takedowns.routing.fast_walk import bgp4mp_v4
+
+    cand = np.flatnonzero((typ == 16) & ((sub == 1) | (sub == 4)))
+    if not cand.size:
+        return None
+    found = bgp4mp_v4(
+        buf, off[cand], length[cand], sub[cand], None, None, None, True,
+        sessions_v6=False, as4_merge=True,
+    )  # fmt: skip
+    decoded = columns.Decoded(
+        ts=ts[cand][found.el_rec],
+        withdrawn=found.el_withdrawn,
+        peer_ip=found.peer_v4()[found.el_rec],
+        peer_asn=found.peer_as[found.el_rec],
+        prefix=found.el_prefix,
+        length=found.el_length,
+        rec=found.el_rec,
+        has_path=found.has_path,
+        seg_rec=found.seg_rec,
+        seg_type=found.seg_type,
+        seg_n=found.seg_n,
+        seg_at=found.seg_at,
+        seg_size=found.seg_size,
+    )
+    return cand, np.arange(len(cand), dtype=np.int64), found.plain, decoded
 
 
 def _parsed_rows(
@@ -643,31 +778,34 @@ def _parsed_rows(
     pit: bytes,
     workdir: Path,
     name: str,
-    kind: str,
-    direct: np.ndarray,
-) -> tuple[pl.DataFrame, bytes]:
+) -> pl.DataFrame:
     """pybgpkit-parser's raw rows of the records at ``others`` (with ``_k``, each row's
-    record index), and the latest PEER_INDEX_TABLE record for the next chunk."""
-    import numpy as np
+    record index), after ``pit``, the PEER_INDEX_TABLE record in force at the chunk's
+    start."""
     import polars as pl
 
     from takedowns.routing.fast_walk import headers
 
-    ts, typ, sub, length = headers(buf, off)
+    ts, _, _, length = headers(buf, off)
     parsed = _parse_records(
         data, off[others], ts[others], length[others], pit, workdir / "chunk.mrt", name
     )
-    if kind == "rib" and direct.any() and parsed.height != others.size:
-        raise MalformedInput(
-            f"{name}: pybgpkit-parser returned {parsed.height} IPv4 elements from "
-            f"{others.size} TABLE_DUMP entries that hold one each"
-        )
-    parsed = parsed.with_columns(_k=pl.Series(others[parsed["_k"].to_numpy()]))
-    pits = np.flatnonzero((typ == 13) & (sub == 1))
-    if pits.size:
-        k = int(pits[-1])
-        pit = data[int(off[k]) : int(off[k]) + 12 + int(length[k])]
-    return parsed, pit
+    return parsed.with_columns(_k=pl.Series(others[parsed["_k"].to_numpy()]))
+
+
+def _latest_pit(data: bytes, buf: np.ndarray, off: np.ndarray, pit: bytes) -> bytes:
+    """The PEER_INDEX_TABLE record in force after the records at ``off``: the last one
+    among them, or ``pit``."""
+    import numpy as np
+
+    from takedowns.routing.fast_walk import headers
+
+    _, typ, sub, length = headers(buf, off)
+    tables = np.flatnonzero((typ == 13) & (sub == 1))
+    if not tables.size:
+        return pit
+    k = int(tables[-1])
+    return data[int(off[k]) : int(off[k]) + 12 + int(length[k])]
 
 
 def _with_end(pieces: Iterator[bytes]) -> Iterator[bytes]:

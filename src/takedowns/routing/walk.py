@@ -582,7 +582,7 @@ class _Walker:
                 if end > n:
                     break
                 offsets.append(stop)
-                tables += typ in (TABLE_DUMP, BGP4MP)
+                tables += typ in (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP)
                 stop = end
             if offsets:
                 if tables >= FAST_FROM_RECORDS:
@@ -703,6 +703,8 @@ class _Walker:
         updates = np.flatnonzero((typ == BGP4MP) & ((sub == 1) | (sub == 4)))
         if updates.size:
             self._fast_updates(buf, off, length, sub, updates, plain, keep)
+        if ((typ == TABLE_DUMP_V2) & (sub == 2)).any():
+            self._fast_rib_v2(data, buf, off, typ, sub, length, plain, keep)
         rewrites: dict[int, bytes] = {}
         for k in np.flatnonzero(~plain).tolist():
             pos = offsets[k]
@@ -804,6 +806,69 @@ class _Walker:
             sent &= found.hit
         keep[candidates[sent]] = True
         r.forwarded_ipv4 += int(found.ipv4[sent].sum())
+
+    def _fast_rib_v2(
+        self,
+        data: bytes,
+        buf: np.ndarray,
+        off: np.ndarray,
+        typ: np.ndarray,
+        sub: np.ndarray,
+        length: np.ndarray,
+        plain: np.ndarray,
+        keep: np.ndarray,
+    ) -> None:
+        """Check the TABLE_DUMP_V2 RIB_IPV4_UNICAST records of a run at once
+        (:func:`takedowns.routing.fast_walk.table_dump_v2_v4`), each against the
+        PEER_INDEX_TABLE in force, counting the plain ones as :meth:`_table_dump_v2` does."""
+        import numpy as np
+
+        from takedowns.routing.fast_walk import (
+            PeerIndex,
+            _overlapping,
+            asn_values,
+            table_dump_v2_v4,
+        )
+
+        r = self.r
+        cand = np.flatnonzero((typ == TABLE_DUMP_V2) & (sub == 2))
+        tables = np.flatnonzero((typ == TABLE_DUMP_V2) & (sub == 1))
+        pits = [self.pit]
+        for k in tables.tolist():
+            body = int(off[k]) + 12
+            pits.append(self._peer_index(data, body, body + int(length[k])))
+        which = np.searchsorted(tables, cand)
+        starts, ends = self._ranges_arrays()
+        watched = np.fromiter(sorted(self.watched), dtype=np.int64) if self.watched else None
+        for t, pit in enumerate(pits):
+            part = cand[which == t]
+            if pit is None or not part.size:
+                continue  # no table in force (or a malformed one): the per-record code's
+            peers = PeerIndex(
+                np.array([int.from_bytes(ip, "big") if len(ip) == 4 else -1 for ip, _ in pit]),
+                np.array([asn for _, asn in pit], dtype=np.int64),
+            )
+            found = table_dump_v2_v4(buf, off[part], length[part], peers)
+            checked = part[found.plain]
+            if not checked.size:
+                continue
+            self.kinds.add("rib")
+            plain[checked] = True
+            entries = np.bincount(found.ent_rec, minlength=len(part))
+            r.elements_ipv4 += int(found.ent_rec.size)
+            index, per_peer = np.unique(found.ent_peer, return_counts=True)
+            for k, n in zip(index.tolist(), per_peer.tolist(), strict=True):
+                self._peer(pit[k][0], pit[k][1], n, 0)
+            hit = np.zeros(len(part), dtype=bool)
+            if watched is not None and found.seg_rec.size:
+                asn = asn_values(buf, found.seg_at, found.seg_n, found.seg_size)
+                held = np.isin(asn, watched)
+                hit[found.ent_rec[np.repeat(found.seg_rec, found.seg_n)[held]]] = True
+            if starts is not None and ends is not None:
+                hit |= _overlapping(found.prefix, found.length, starts, ends)
+            sent = found.plain & (entries > 0) & (self.keep_all | hit)
+            keep[part[sent]] = True
+            r.forwarded_ipv4 += int(entries[sent].sum())
 
     def _flush(self, mv: memoryview, start: int, stop: int) -> None:
         if stop > start and self.out is not None:
