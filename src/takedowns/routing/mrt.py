@@ -7,11 +7,13 @@ on the checked records (from a child process for large files, so the two run on 
 Most records become rows straight from their bytes (:mod:`takedowns.routing.element_columns`,
 with numpy and pyarrow): the plain TABLE_DUMP IPv4 entries of a RIB (one AS_PATH of
 AS_SEQUENCE/AS_SET segments, no AS4_PATH, no confederation segment: nearly every entry of a
-TABLE_DUMP v1 dump) and the plain BGP4MP messages of an update file (IPv4 sessions; no
-AS4_PATH; MP_REACH/MP_UNREACH_NLRI for IPv6 or IPv4). The other records (AS4_PATH to merge,
-TABLE_DUMP_V2, IPv6 sessions, the rare odd path) go to pybgpkit-parser (native code;
-AS4_PATH merged into AS_PATH and the AS23456 placeholder resolved as the parser does), and
-the rows keep the records' order. The direct rows have the parser's values: the tests
+TABLE_DUMP v1 dump), the plain TABLE_DUMP_V2 RIB_IPV4_UNICAST records (IPv4 peers, the same
+paths) and the plain BGP4MP messages of an update file (IPv4 sessions; AS4_PATH merged where
+both paths are one AS_SEQUENCE; MP_REACH/MP_UNREACH_NLRI for IPv6 or IPv4). The other records
+(TABLE_DUMP entries whose AS4_PATH the walk merges, other AS4_PATH merges, IPv6 peers and
+sessions, the rare odd path) go to pybgpkit-parser (native code; AS4_PATH merged into
+AS_PATH and the AS23456 placeholder resolved as the parser does), and the rows keep the
+records' order. The direct rows have the parser's values: the tests
 normalize files both ways (``direct=False`` gives every record to the parser) and compare the
 tables. Either way the rows are checked against the walk's independent count, so a
 truncated archive, an unknown record type, a malformed record or a parser that stops early
@@ -571,7 +573,9 @@ def _direct_rows(
     from takedowns.routing.fast_walk import headers
 
     ts, typ, sub, length = headers(buf, off)
-    direct = np.zeros(len(off), dtype=bool)
+    # a PEER_INDEX_TABLE holds no elements: read here, and given to the parser with the
+    # records it reads (:func:`_parsed_rows`)
+    direct = (typ == 13) & (sub == 1)
     pieces = []
     if kind == "rib":
         pieces.append(_table_dump_units(buf, off, ts, typ, sub, length))
@@ -782,11 +786,13 @@ def _parsed_rows(
     """pybgpkit-parser's raw rows of the records at ``others`` (with ``_k``, each row's
     record index), after ``pit``, the PEER_INDEX_TABLE record in force at the chunk's
     start."""
+    import numpy as np
     import polars as pl
 
     from takedowns.routing.fast_walk import headers
 
-    ts, _, _, length = headers(buf, off)
+    ts, typ, sub, length = headers(buf, off)
+    others = np.union1d(others, np.flatnonzero((typ == 13) & (sub == 1)))  # the peer tables
     parsed = _parse_records(
         data, off[others], ts[others], length[others], pit, workdir / "chunk.mrt", name
     )
