@@ -374,9 +374,9 @@ def walk_attributes(
     return found
 
 
-def strip_confed(attrs: bytes, as_size: int) -> bytes:
-    """The attribute block with AS_CONFED_SEQUENCE/SET segments removed from AS_PATH."""
-    out = bytearray()
+def _attributes(attrs: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+    """Flags, type code, start, value start and value end of each attribute of a block that
+    :func:`walk_attributes` has checked."""
     i = 0
     while i < len(attrs):
         flags, code = attrs[i], attrs[i + 1]
@@ -384,7 +384,15 @@ def strip_confed(attrs: bytes, as_size: int) -> bytes:
             alen, v = (attrs[i + 2] << 8) | attrs[i + 3], i + 4
         else:
             alen, v = attrs[i + 2], i + 3
-        value = attrs[v : v + alen]
+        yield flags, code, i, v, v + alen
+        i = v + alen
+
+
+def strip_confed(attrs: bytes, as_size: int) -> bytes:
+    """The attribute block with AS_CONFED_SEQUENCE/SET segments removed from AS_PATH."""
+    out = bytearray()
+    for flags, code, _, v, vend in _attributes(attrs):
+        value = attrs[v:vend]
         if code == 2:
             kept = bytearray()
             j = 0
@@ -400,7 +408,6 @@ def strip_confed(attrs: bytes, as_size: int) -> bytes:
         else:
             out += struct.pack(">BBB", flags & ~0x10, code, len(value))
         out += value
-        i = v + alen
     return bytes(out)
 
 
@@ -454,17 +461,10 @@ def v1_as_bgp4mp(data: bytes, pos: int, end: int) -> bytes:
     attrs = strip_confed(bytes(data[body + 22 : end]), 2)
     values: dict[int, bytes] = {}
     kept = bytearray()
-    i = 0
-    while i < len(attrs):
-        flags, code = attrs[i], attrs[i + 1]
-        if flags & 0x10:
-            alen, v = (attrs[i + 2] << 8) | attrs[i + 3], i + 4
-        else:
-            alen, v = attrs[i + 2], i + 3
-        values[code] = attrs[v : v + alen]
+    for _, code, start, v, vend in _attributes(attrs):
+        values[code] = attrs[v:vend]
         if code not in (2, 7, 17, 18):
-            kept += attrs[i : v + alen]
-        i = v + alen
+            kept += attrs[start:vend]
     merged = merge_as4_path(values.get(2, b""), values.get(17, b""))
     path = b"".join(
         struct.pack(">BB", t, len(a)) + b"".join(x.to_bytes(4, "big") for x in a) for t, a in merged
