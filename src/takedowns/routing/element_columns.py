@@ -89,6 +89,39 @@ class Decoded:
     seg_size: np.ndarray
 
 
+def decoded_from(
+    found: object,
+    *,
+    ts: np.ndarray,
+    withdrawn: np.ndarray | None,
+    peer_ip: np.ndarray,
+    peer_asn: np.ndarray,
+    prefix: np.ndarray,
+    length: np.ndarray,
+    rec: np.ndarray,
+) -> Decoded:
+    """A :class:`Decoded` with the per-element values given and the records' paths from
+    ``found``, a :mod:`takedowns.routing.fast_walk` result (``has_path`` and the ``seg_*``
+    arrays; ASNs of 2 bytes where it has no ``seg_size``)."""
+    seg_rec = found.seg_rec  # type: ignore[attr-defined]
+    size = getattr(found, "seg_size", None)
+    return Decoded(
+        ts=ts,
+        withdrawn=withdrawn,
+        peer_ip=peer_ip,
+        peer_asn=peer_asn,
+        prefix=prefix,
+        length=length,
+        rec=rec,
+        has_path=found.has_path,  # type: ignore[attr-defined]
+        seg_rec=seg_rec,
+        seg_type=found.seg_type,  # type: ignore[attr-defined]
+        seg_n=found.seg_n,  # type: ignore[attr-defined]
+        seg_at=found.seg_at,  # type: ignore[attr-defined]
+        seg_size=np.full(len(seg_rec), 2, dtype=np.int64) if size is None else size,
+    )
+
+
 def direct_ok(decoded: Decoded) -> np.ndarray:
     """Per record: True where :func:`element_table` gives the parser's values. False for a
     record with an empty AS_PATH segment or more than one AS_SET (their text and tokens are

@@ -666,7 +666,8 @@ def _table_dump_units(
     found = table_dump_v4(buf, off[cand], length[cand], None, None, None, True)
     body = off[cand] + 12
     units = np.arange(len(cand), dtype=np.int64)
-    decoded = columns.Decoded(
+    decoded = columns.decoded_from(
+        found,
         ts=ts[cand],
         withdrawn=None,
         peer_ip=found.peer_ip,
@@ -674,12 +675,6 @@ def _table_dump_units(
         prefix=_u32(buf, np.where(found.plain, body + 4, 0)),
         length=buf[np.where(found.plain, body + 8, 0)].astype(np.int64),
         rec=units,
-        has_path=found.has_path,
-        seg_rec=found.seg_rec,
-        seg_type=found.seg_type,
-        seg_n=found.seg_n,
-        seg_at=found.seg_at,
-        seg_size=np.full(len(found.seg_rec), 2, dtype=np.int64),
     )
     return cand, units, found.plain, decoded
 
@@ -715,7 +710,8 @@ def _table_dump_v2_units(
             continue  # no (well-formed) table: the parser's, which refuses or reads them
         found = table_dump_v2_v4(buf, off[part], length[part], peers)
         units = found.ent_rec
-        decoded = columns.Decoded(
+        decoded = columns.decoded_from(
+            found,
             ts=ts[part][units],
             withdrawn=None,
             peer_ip=peers.ip[found.ent_peer],
@@ -723,12 +719,6 @@ def _table_dump_v2_units(
             prefix=found.prefix[units],
             length=found.length[units],
             rec=np.arange(len(units), dtype=np.int64),
-            has_path=found.has_path,
-            seg_rec=found.seg_rec,
-            seg_type=found.seg_type,
-            seg_n=found.seg_n,
-            seg_at=found.seg_at,
-            seg_size=found.seg_size,
         )
         pieces.append((part, units, found.plain, decoded))
     return pieces
@@ -756,7 +746,8 @@ def _bgp4mp_units(
         buf, off[cand], length[cand], sub[cand], None, None, None, True,
         sessions_v6=False, as4_merge=True,
     )  # fmt: skip
-    decoded = columns.Decoded(
+    decoded = columns.decoded_from(
+        found,
         ts=ts[cand][found.el_rec],
         withdrawn=found.el_withdrawn,
         peer_ip=found.peer_v4()[found.el_rec],
@@ -764,12 +755,6 @@ def _bgp4mp_units(
         prefix=found.el_prefix,
         length=found.el_length,
         rec=found.el_rec,
-        has_path=found.has_path,
-        seg_rec=found.seg_rec,
-        seg_type=found.seg_type,
-        seg_n=found.seg_n,
-        seg_at=found.seg_at,
-        seg_size=found.seg_size,
     )
     return cand, np.arange(len(cand), dtype=np.int64), found.plain, decoded
 
