@@ -547,33 +547,16 @@ class PeerIndex:
     asn: np.ndarray
 
     @classmethod
-    def parse(cls, record: bytes) -> PeerIndex | None:
-        """The table in a PEER_INDEX_TABLE record (header included); None if malformed."""
-        end = len(record)
-        i = 12 + 4
-        if i + 2 > end:
-            return None
-        i += 2 + int.from_bytes(record[i : i + 2], "big")
-        if i + 2 > end:
-            return None
-        count = int.from_bytes(record[i : i + 2], "big")
-        i += 2
-        ips, asns = [], []
-        for _ in range(count):
-            if i + 1 > end:
-                return None
-            kind = record[i]
-            iplen = 16 if kind & 1 else 4
-            aslen = 4 if kind & 2 else 2
-            stop = i + 5 + iplen + aslen
-            if stop > end:
-                return None
-            ips.append(-1 if iplen == 16 else int.from_bytes(record[i + 5 : i + 9], "big"))
-            asns.append(int.from_bytes(record[i + 5 + iplen : stop], "big"))
-            i = stop
-        if i != end:
-            return None
-        return cls(np.array(ips, dtype=np.int64), np.array(asns, dtype=np.int64))
+    def of(cls, peers: Sequence[tuple[bytes, int]]) -> PeerIndex:
+        """From the walk's (address bytes, ASN) pairs
+        (:func:`takedowns.routing.walk.parse_peer_index`)."""
+        return cls(
+            np.array(
+                [int.from_bytes(ip, "big") if len(ip) == 4 else -1 for ip, _ in peers],
+                dtype=np.int64,
+            ),
+            np.array([asn for _, asn in peers], dtype=np.int64),
+        )
 
 
 @dataclass

@@ -58,7 +58,13 @@ from typing import TYPE_CHECKING, Any
 
 import takedowns
 from takedowns.qc import FileQC, MalformedInput, enforce_malformed_limit
-from takedowns.routing.walk import Routing, WalkResult, decompressed_chunks, walk
+from takedowns.routing.walk import (
+    Routing,
+    WalkResult,
+    decompressed_chunks,
+    parse_peer_index,
+    walk,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -705,7 +711,8 @@ def _table_dump_v2_units(
     pieces = []
     for t, record in enumerate(records):
         part = cand[which == t]
-        peers = PeerIndex.parse(record) if record else None
+        entries = parse_peer_index(record, 12, len(record)) if record else None
+        peers = None if entries is None else PeerIndex.of(entries)
         if peers is None or not part.size:
             continue  # no (well-formed) table: the parser's, which refuses or reads them
         found = table_dump_v2_v4(buf, off[part], length[part], peers)

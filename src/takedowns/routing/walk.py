@@ -483,6 +483,34 @@ def v1_as_bgp4mp(data: bytes, pos: int, end: int) -> bytes:
 # The walk
 
 
+def parse_peer_index(data: bytes, i: int, end: int) -> list[tuple[bytes, int]] | None:
+    """The peers (address bytes, ASN) of the PEER_INDEX_TABLE body between ``i`` and
+    ``end``; None if it is malformed."""
+    if i + 6 > end:
+        return None
+    name_len = _U16.unpack_from(data, i + 4)[0]
+    i += 6 + name_len
+    if i + 2 > end:
+        return None
+    count = _U16.unpack_from(data, i)[0]
+    i += 2
+    peers = []
+    for _ in range(count):
+        if i + 1 > end:
+            return None
+        ptype = data[i]
+        iplen = 16 if ptype & 1 else 4
+        aslen = 4 if ptype & 2 else 2
+        stop = i + 5 + iplen + aslen
+        if stop > end:
+            return None
+        ip = bytes(data[i + 5 : i + 5 + iplen])
+        asn = int.from_bytes(data[i + 5 + iplen : stop], "big")
+        peers.append((ip, asn))
+        i = stop
+    return peers if i == end else None
+
+
 @dataclass
 class Routing:
     """What goes to the parser (``out``): with ``asns`` None, every record with IPv4
@@ -844,10 +872,7 @@ class _Walker:
             part = cand[which == t]
             if pit is None or not part.size:
                 continue  # no table in force (or a malformed one): the per-record code's
-            peers = PeerIndex(
-                np.array([int.from_bytes(ip, "big") if len(ip) == 4 else -1 for ip, _ in pit]),
-                np.array([asn for _, asn in pit], dtype=np.int64),
-            )
+            peers = PeerIndex.of(pit)
             found = table_dump_v2_v4(buf, off[part], length[part], peers)
             checked = part[found.plain]
             if not checked.size:
@@ -1039,29 +1064,7 @@ class _Walker:
         return None
 
     def _peer_index(self, data: bytes, i: int, end: int) -> list[tuple[bytes, int]] | None:
-        if i + 6 > end:
-            return None
-        name_len = _U16.unpack_from(data, i + 4)[0]
-        i += 6 + name_len
-        if i + 2 > end:
-            return None
-        count = _U16.unpack_from(data, i)[0]
-        i += 2
-        peers = []
-        for _ in range(count):
-            if i + 1 > end:
-                return None
-            ptype = data[i]
-            iplen = 16 if ptype & 1 else 4
-            aslen = 4 if ptype & 2 else 2
-            stop = i + 5 + iplen + aslen
-            if stop > end:
-                return None
-            ip = bytes(data[i + 5 : i + 5 + iplen])
-            asn = int.from_bytes(data[i + 5 + iplen : stop], "big")
-            peers.append((ip, asn))
-            i = stop
-        return peers if i == end else None
+        return parse_peer_index(data, i, end)
 
     # -- BGP4MP --------------------------------------------------------------------------------
 
