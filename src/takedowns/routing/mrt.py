@@ -471,6 +471,43 @@ def _stream_pieces(fh: Any, threaded: bool) -> Iterator[bytes]:
                 pieces.get_nowait()
 
 
+@dataclass
+class _Chunk:
+    """Complete records of the checked stream: the bytes, as numpy, the records' offsets and
+    their headers (time, type, subtype, body length), read once per chunk."""
+
+    data: bytes
+    buf: np.ndarray
+    off: np.ndarray
+    ts: np.ndarray
+    typ: np.ndarray
+    sub: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def of(cls, data: bytes, offsets: list[int]) -> _Chunk:
+        import numpy as np
+
+        from takedowns.routing.fast_walk import headers
+
+        buf = np.frombuffer(data, dtype=np.uint8)
+        off = np.array(offsets, dtype=np.int64)
+        return cls(data, buf, off, *headers(buf, off))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """buf, off, ts, typ, sub, length."""
+        return self.buf, self.off, self.ts, self.typ, self.sub, self.length
+
+    def peer_tables(self) -> np.ndarray:
+        """The indexes of the PEER_INDEX_TABLE records."""
+        import numpy as np
+
+        return np.flatnonzero((self.typ == 13) & (self.sub == 1))
+
+    def record(self, k: int) -> bytes:
+        return self.data[int(self.off[k]) : int(self.off[k]) + 12 + int(self.length[k])]
+
+
 def _parse_checked_stream(
     path: str,
     sink: _Sink,
@@ -488,12 +525,13 @@ def _parse_checked_stream(
     :func:`_parse_stream`, which it replaces).
 
     The plain records become rows directly from their bytes
-    (:mod:`takedowns.routing.element_columns`): in a RIB, the TABLE_DUMP IPv4 entries (the
-    common case of a TABLE_DUMP v1 RIB); in an update file, the BGP4MP messages of IPv4
-    sessions (AS4_PATH merged where both paths are one AS_SEQUENCE). The others (TABLE_DUMP
-    entries to merge, other AS4_PATH merges, TABLE_DUMP_V2 records with the latest
-    PEER_INDEX_TABLE before them, IPv6 sessions) go to pybgpkit-parser
-    (:func:`_parse_records`), and the rows keep the records' order."""
+    (:mod:`takedowns.routing.element_columns`, :func:`_direct_rows`): in a RIB, the
+    TABLE_DUMP IPv4 entries and the TABLE_DUMP_V2 RIB_IPV4_UNICAST entries of IPv4 peers; in
+    an update file, the BGP4MP messages of IPv4 sessions (AS4_PATH merged where both paths
+    are one AS_SEQUENCE). The others (TABLE_DUMP entries the walk rewrote to merge AS4_PATH,
+    other AS4_PATH merges, IPv6 peers and sessions) go to pybgpkit-parser, with the
+    PEER_INDEX_TABLE in force (:func:`_parsed_rows`), and the rows keep the records'
+    order."""
     import numpy as np
 
     threaded = close_fd is not None
@@ -520,19 +558,19 @@ def _parse_checked_stream(
             carry = data[stop:]
             if not offsets:
                 continue
-            buf = np.frombuffer(data, dtype=np.uint8)
-            off = np.array(offsets, dtype=np.int64)
+            chunk = _Chunk.of(data, offsets)
             direct, table, rows_k, read = _direct_rows(
-                buf, off, kind=kind, collector=collector, name=name, watch=watch, pit=pit
+                chunk, kind=kind, collector=collector, name=name, watch=watch, pit=pit
             )
-            chunk_pit, pit = pit, _latest_pit(data, buf, off, pit)
+            tables = chunk.peer_tables()
+            chunk_pit, pit = pit, chunk.record(int(tables[-1])) if tables.size else pit
             returned += read
             others = np.flatnonzero(~direct)
             if not others.size:
                 if table is not None:
                     sink.write(table)
                 continue
-            parsed = _parsed_rows(data, buf, off, others, chunk_pit, workdir, name)
+            parsed = _parsed_rows(chunk, others, chunk_pit, workdir, name)
             returned += parsed.height
             frames = [
                 elements_frame(
@@ -560,8 +598,7 @@ def _parse_checked_stream(
 
 
 def _direct_rows(
-    buf: np.ndarray,
-    off: np.ndarray,
+    chunk: _Chunk,
     *,
     kind: str,
     collector: str,
@@ -569,31 +606,29 @@ def _direct_rows(
     watch: Watch | None,
     pit: bytes = b"",
 ) -> tuple[np.ndarray, pa.Table | None, np.ndarray, int]:
-    """The rows of the plain records at ``off``: which records they cover, the kept rows
+    """The rows of the chunk's plain records: which records they cover, the kept rows
     (Arrow, :data:`ELEMENT_SCHEMA`) with each row's record index, and how many elements
     those records hold. ``pit``: the PEER_INDEX_TABLE record in force at the chunk's start
     (TABLE_DUMP_V2 entries name their peers by index into it)."""
     import numpy as np
     import pyarrow as pa
 
-    from takedowns.routing.fast_walk import headers
-
-    ts, typ, sub, length = headers(buf, off)
     # a PEER_INDEX_TABLE holds no elements: read here, and given to the parser with the
     # records it reads (:func:`_parsed_rows`)
-    direct = (typ == 13) & (sub == 1)
+    direct = np.zeros(len(chunk.off), dtype=bool)
+    direct[chunk.peer_tables()] = True
     pieces = []
     if kind == "rib":
-        pieces.append(_table_dump_units(buf, off, ts, typ, sub, length))
-        pieces += _table_dump_v2_units(buf, off, ts, typ, sub, length, pit)
+        pieces.append(_table_dump_units(chunk))
+        pieces += _table_dump_v2_units(chunk, pit)
     else:
-        pieces.append(_bgp4mp_units(buf, off, ts, typ, sub, length))
+        pieces.append(_bgp4mp_units(chunk))
     tables, keys, read = [], [], 0
     for piece in pieces:
         if piece is None:
             continue
         table, rows, covered, elements = _piece_rows(
-            buf, *piece, kind=kind, collector=collector, name=name, watch=watch
+            chunk.buf, *piece, kind=kind, collector=collector, name=name, watch=watch
         )
         direct[covered] = True
         read += elements
@@ -652,20 +687,14 @@ def _piece_rows(
     return table, cand[unit_record[np.flatnonzero(units)][rows]], covered, read
 
 
-def _table_dump_units(
-    buf: np.ndarray,
-    off: np.ndarray,
-    ts: np.ndarray,
-    typ: np.ndarray,
-    sub: np.ndarray,
-    length: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
+def _table_dump_units(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
     """The plain TABLE_DUMP IPv4 entries of a chunk, as :func:`_piece_rows` takes them."""
     import numpy as np
 
     from takedowns.routing import element_columns as columns
     from takedowns.routing.fast_walk import _u32, table_dump_v4
 
+    buf, off, ts, typ, sub, length = chunk.arrays()
     cand = np.flatnonzero((typ == 12) & (sub == 1))
     if not cand.size:
         return None
@@ -686,13 +715,7 @@ def _table_dump_units(
 
 
 def _table_dump_v2_units(
-    buf: np.ndarray,
-    off: np.ndarray,
-    ts: np.ndarray,
-    typ: np.ndarray,
-    sub: np.ndarray,
-    length: np.ndarray,
-    pit: bytes,
+    chunk: _Chunk, pit: bytes
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
     """The entries of the plain TABLE_DUMP_V2 RIB_IPV4_UNICAST records of a chunk, one unit
     per entry, as :func:`_piece_rows` takes them: one piece per PEER_INDEX_TABLE in force
@@ -702,11 +725,10 @@ def _table_dump_v2_units(
     from takedowns.routing import element_columns as columns
     from takedowns.routing.fast_walk import PeerIndex, table_dump_v2_v4
 
+    buf, off, ts, typ, sub, length = chunk.arrays()
     cand = np.flatnonzero((typ == 13) & (sub == 2))
-    tables = np.flatnonzero((typ == 13) & (sub == 1))
-    records = [pit] + [
-        bytes(buf[int(off[k]) : int(off[k]) + 12 + int(length[k])]) for k in tables.tolist()
-    ]
+    tables = chunk.peer_tables()
+    records = [pit] + [chunk.record(k) for k in tables.tolist()]
     which = np.searchsorted(tables, cand)  # 0: the table in force at the start
     pieces = []
     for t, record in enumerate(records):
@@ -731,14 +753,7 @@ def _table_dump_v2_units(
     return pieces
 
 
-def _bgp4mp_units(
-    buf: np.ndarray,
-    off: np.ndarray,
-    ts: np.ndarray,
-    typ: np.ndarray,
-    sub: np.ndarray,
-    length: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
+def _bgp4mp_units(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any] | None:
     """The plain BGP4MP messages of a chunk (one unit per record; its elements are the
     decoded rows), as :func:`_piece_rows` takes them."""
     import numpy as np
@@ -746,6 +761,7 @@ def _bgp4mp_units(
     from takedowns.routing import element_columns as columns
     from takedowns.routing.fast_walk import bgp4mp_v4
 
+    buf, off, ts, typ, sub, length = chunk.arrays()
     cand = np.flatnonzero((typ == 16) & ((sub == 1) | (sub == 4)))
     if not cand.size:
         return None
@@ -767,43 +783,25 @@ def _bgp4mp_units(
 
 
 def _parsed_rows(
-    data: bytes,
-    buf: np.ndarray,
-    off: np.ndarray,
-    others: np.ndarray,
-    pit: bytes,
-    workdir: Path,
-    name: str,
+    chunk: _Chunk, others: np.ndarray, pit: bytes, workdir: Path, name: str
 ) -> pl.DataFrame:
-    """pybgpkit-parser's raw rows of the records at ``others`` (with ``_k``, each row's
-    record index), after ``pit``, the PEER_INDEX_TABLE record in force at the chunk's
-    start."""
+    """pybgpkit-parser's raw rows of the chunk's records at ``others`` (with ``_k``, each
+    row's record index), after ``pit``, the PEER_INDEX_TABLE record in force at the chunk's
+    start; the chunk's own peer tables go with them."""
     import numpy as np
     import polars as pl
 
-    from takedowns.routing.fast_walk import headers
-
-    ts, typ, sub, length = headers(buf, off)
-    others = np.union1d(others, np.flatnonzero((typ == 13) & (sub == 1)))  # the peer tables
+    others = np.union1d(others, chunk.peer_tables())
     parsed = _parse_records(
-        data, off[others], ts[others], length[others], pit, workdir / "chunk.mrt", name
+        chunk.data,
+        chunk.off[others],
+        chunk.ts[others],
+        chunk.length[others],
+        pit,
+        workdir / "chunk.mrt",
+        name,
     )
     return parsed.with_columns(_k=pl.Series(others[parsed["_k"].to_numpy()]))
-
-
-def _latest_pit(data: bytes, buf: np.ndarray, off: np.ndarray, pit: bytes) -> bytes:
-    """The PEER_INDEX_TABLE record in force after the records at ``off``: the last one
-    among them, or ``pit``."""
-    import numpy as np
-
-    from takedowns.routing.fast_walk import headers
-
-    _, typ, sub, length = headers(buf, off)
-    tables = np.flatnonzero((typ == 13) & (sub == 1))
-    if not tables.size:
-        return pit
-    k = int(tables[-1])
-    return data[int(off[k]) : int(off[k]) + 12 + int(length[k])]
 
 
 def _with_end(pieces: Iterator[bytes]) -> Iterator[bytes]:
