@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from takedowns.arrow_buffers import constant, from_numpy, strings, text
-from takedowns.routing.fast_walk import asn_values
+from takedowns.routing.fast_walk import _overlapping, asn_values
 
 #: The element table's Arrow schema (what polars writes for ``mrt.ELEMENT_SCHEMA``).
 ELEMENT_ARROW_SCHEMA = pa.schema(
@@ -337,8 +337,7 @@ def element_table(
         if len(ranges):
             starts = np.array([s for s, _ in ranges], dtype=np.int64)
             stops = np.array([e for _, e in ranges], dtype=np.int64)
-            idx = np.searchsorted(starts, end, side="right") - 1
-            keep |= (idx >= 0) & (stops[np.clip(idx, 0, None)] >= start)
+            keep |= _overlapping(d.prefix, d.length, starts, stops)
         d = _only_elements(d, keep)
         routed, start, end = routed[keep], start[keep], end[keep]
     n = len(d.rec)
